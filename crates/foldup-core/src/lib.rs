@@ -1,0 +1,27 @@
+//! The shared heart of foldup: the [`CiProvider`] plugin trait, the [`CiContext`] it produces,
+//! the [`Env`] snapshot every plugin reads instead of the process environment, and the layered
+//! [`Settings`].
+//!
+//! Data flows one way: `Env` → a plugin's `detect` → `CiContext` → overrides from settings →
+//! artifacts located → upload. Only the binary reads the real process environment.
+
+mod context;
+mod env;
+mod error;
+mod production;
+mod provider;
+mod report;
+mod secret;
+pub mod settings;
+
+pub use context::{CiContext, CommitSha, RunType, Sourced};
+pub use env::Env;
+pub use error::DetectError;
+pub use production::ProductionBranch;
+pub use provider::{CiProvider, DetectOptions, ProviderLookups};
+pub use report::{sanitize_line, PlainReporter, Reporter};
+pub use secret::Secret;
+pub use settings::Settings;
+
+/// Re-exported so plugins and the binary name one version of each.
+pub use async_trait::async_trait;

@@ -1,0 +1,1 @@
+//! foldup-github
