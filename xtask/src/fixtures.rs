@@ -1,0 +1,2 @@
+//! `cargo xtask fixtures`
+pub fn run(_: &[String]) -> anyhow::Result<()> { anyhow::bail!("not yet") }
