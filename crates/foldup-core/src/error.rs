@@ -5,3 +5,8 @@ pub enum DetectError {
     #[error("{0}")]
     Usage(String),
 }
+
+/// A configuration mistake: a bad flag, variable or config file value. Maps to exit code 2.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);

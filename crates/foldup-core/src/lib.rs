@@ -16,7 +16,7 @@ pub mod settings;
 
 pub use context::{CiContext, CommitSha, RunType, Sourced};
 pub use env::Env;
-pub use error::DetectError;
+pub use error::{ConfigError, DetectError};
 pub use production::ProductionBranch;
 pub use provider::{CiProvider, DetectOptions, ProviderLookups};
 pub use report::{sanitize_line, PlainReporter, Reporter};
