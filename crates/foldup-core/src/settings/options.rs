@@ -182,6 +182,13 @@ pub const OPTIONS: &[OptionSpec] = &[
         doc: "With --wait: minutes to wait for the diff before giving up.",
     },
     OptionSpec {
+        key: "wait_poll_seconds",
+        kind: Kind::Number,
+        scope: Scope::NoFlag,
+        also_env: &[],
+        doc: "With --wait: seconds between two questions to Datafold about the diff.",
+    },
+    OptionSpec {
         key: "host",
         kind: Kind::Text,
         scope: Scope::Datafold,
