@@ -1,1 +1,267 @@
-//! foldup-circleci
+//! foldup's CircleCI plugin: the CI context from CircleCI's built-in variables, optionally
+//! completed by CircleCI's API v2 (the project's default branch, and the pull request of GitHub App
+//! pipelines, which lack most pull request variables).
+//!
+//! Variables as CircleCI documents them: <https://circleci.com/docs/reference/variables/>.
+
+mod api;
+mod lookup;
+mod pull_request;
+mod repository_url;
+
+use foldup_core::{
+    async_trait, CiContext, CiProvider, CommitSha, DetectError, DetectOptions, Env, PlainReporter,
+    ProductionBranch, Reporter, RunType, Sourced,
+};
+
+pub use api::{
+    CircleCiApi, CircleCiApiError, CircleciTrigger, GitTrigger, Pipeline, PipelineError,
+    PipelineVcs, Project, ProjectSlug, TriggerParameters, VcsInfo,
+};
+
+use pull_request::{number_from_branch, number_from_url, parse_number, shorten};
+
+/// The CircleCI plugin, active when `CIRCLECI=true`.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CircleCi;
+
+#[async_trait]
+impl CiProvider for CircleCi {
+    fn name(&self) -> &'static str {
+        "circleci"
+    }
+
+    fn is_active(&self, env: &Env) -> bool {
+        env.is_true("CIRCLECI")
+    }
+
+    async fn detect(&self, env: &Env, options: &DetectOptions) -> Result<CiContext, DetectError> {
+        Ok(detect_context(env, options).await)
+    }
+
+    /// CircleCI has no log commands or collapsible sections: plain `==> title` headers read best.
+    fn reporter(&self, _env: &Env) -> Box<dyn Reporter> {
+        Box::new(PlainReporter)
+    }
+}
+
+/// A CircleCI variable, trimmed. `<nil>` counts as unset: it is what CircleCI writes into an
+/// `environment:` key filled from an empty pipeline value (the documented way to recreate these
+/// variables on GitHub App and GitLab projects).
+pub(crate) fn var<'a>(env: &'a Env, name: &str) -> Option<&'a str> {
+    env.get(name).map(str::trim).filter(|v| *v != "<nil>")
+}
+
+/// A pull request number and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PullRequest {
+    pub number: u64,
+    pub source: String,
+}
+
+const NO_DEFAULT_BRANCH_VARIABLE: &str =
+    "CircleCI has no default-branch variable; set CIRCLE_TOKEN to let foldup ask CircleCI's API, or set production_branch";
+
+async fn detect_context(env: &Env, options: &DetectOptions) -> CiContext {
+    let mut ctx = CiContext::new("circleci");
+    ctx.commit_sha = commit_sha(env, &mut ctx.warnings);
+    ctx.build_url = match var(env, "CIRCLE_BUILD_URL") {
+        Some(url) => Sourced::new(url.to_owned(), "CIRCLE_BUILD_URL"),
+        None => Sourced::missing("CIRCLE_BUILD_URL is not set"),
+    };
+    ctx.repository = repository(env);
+    let tag = var(env, "CIRCLE_TAG");
+    ctx.branch = branch(env, tag);
+
+    let mut pr = pull_request_from_env(env, &mut ctx.warnings);
+    let mut fork = fork_from_env(env);
+    ctx.default_branch = Sourced::missing(NO_DEFAULT_BRANCH_VARIABLE);
+
+    if let Some(token) = &options.lookups.circle_token {
+        let found = lookup::run(env, &options.lookups, token, pr.is_some()).await;
+        ctx.warnings.extend(found.warnings);
+        pr = pr.or(found.pull_request);
+        if fork.value != Some(true) {
+            fork = found.fork.unwrap_or(fork);
+        }
+        ctx.default_branch = found.default_branch.unwrap_or_else(|| {
+            Sourced::missing(
+                "CircleCI's API did not give the default branch (see the warnings); main or master counts as production",
+            )
+        });
+    }
+
+    ctx.pr_number = match &pr {
+        Some(pr) => Sourced::new(pr.number, pr.source.clone()),
+        None => Sourced::missing(
+            "not a pull request: CIRCLE_PR_NUMBER, CIRCLE_PULL_REQUEST and CIRCLE_PULL_REQUESTS are not set",
+        ),
+    };
+    ctx.base_branch = if pr.is_some() {
+        Sourced::missing("CircleCI does not expose the pull request's target branch")
+    } else {
+        Sourced::missing("not a pull request")
+    };
+    ctx.fork = match (&pr, fork.value) {
+        (Some(_), None) => Sourced::new(
+            false,
+            "CIRCLE_PR_USERNAME is not set (CircleCI sets it only for fork pull requests)",
+        ),
+        _ => fork,
+    };
+    let production =
+        ProductionBranch::resolve(options.production_branch.as_deref(), &ctx.default_branch);
+    ctx.run_type = run_type(pr.as_ref(), tag, &ctx.branch, &production);
+    ctx
+}
+
+fn commit_sha(env: &Env, warnings: &mut Vec<String>) -> Sourced<CommitSha> {
+    match var(env, "CIRCLE_SHA1") {
+        Some(raw) => match raw.parse::<CommitSha>() {
+            Ok(sha) => Sourced::new(sha, "CIRCLE_SHA1"),
+            Err(why) => {
+                warnings.push(format!("CIRCLE_SHA1: {why}"));
+                Sourced::missing("CIRCLE_SHA1 is not a full commit sha; pass --commit-sha")
+            }
+        },
+        None => Sourced::missing("CIRCLE_SHA1 is not set; pass --commit-sha"),
+    }
+}
+
+fn repository(env: &Env) -> Sourced<String> {
+    match (
+        var(env, "CIRCLE_PROJECT_USERNAME"),
+        var(env, "CIRCLE_PROJECT_REPONAME"),
+    ) {
+        (Some(user), Some(repo)) => Sourced::new(
+            format!("{user}/{repo}"),
+            "CIRCLE_PROJECT_USERNAME/CIRCLE_PROJECT_REPONAME",
+        ),
+        _ => match var(env, "CIRCLE_REPOSITORY_URL").and_then(repository_url::owner_and_name) {
+            Some(name) => Sourced::new(name, "path of CIRCLE_REPOSITORY_URL"),
+            None => {
+                Sourced::missing("CIRCLE_PROJECT_USERNAME and CIRCLE_PROJECT_REPONAME are not set")
+            }
+        },
+    }
+}
+
+fn branch(env: &Env, tag: Option<&str>) -> Sourced<String> {
+    if let Some(tag) = tag {
+        return Sourced::missing(format!("tag build (CIRCLE_TAG={})", shorten(tag)));
+    }
+    match var(env, "CIRCLE_BRANCH") {
+        Some(branch) if number_from_branch(branch).is_some() => Sourced::missing(format!(
+            "CIRCLE_BRANCH is '{}', CircleCI's name for a fork or by-number pull request; the source branch's own name is not exposed",
+            shorten(branch)
+        )),
+        Some(branch) => Sourced::new(branch.to_owned(), "CIRCLE_BRANCH"),
+        None => Sourced::missing("CIRCLE_BRANCH is not set"),
+    }
+}
+
+/// The pull request from the variables, in order of trust: the fork PR number, the PR URL, the
+/// first of the PR URLs, then the `pull/N` branch name. Bad values become warnings.
+fn pull_request_from_env(env: &Env, warnings: &mut Vec<String>) -> Option<PullRequest> {
+    if let Some(raw) = var(env, "CIRCLE_PR_NUMBER") {
+        match parse_number(raw) {
+            Some(number) => {
+                return Some(PullRequest {
+                    number,
+                    source: "CIRCLE_PR_NUMBER".to_owned(),
+                })
+            }
+            None => warnings.push(format!(
+                "CIRCLE_PR_NUMBER '{}' is not a pull request number; ignoring it",
+                shorten(raw)
+            )),
+        }
+    }
+    let single = var(env, "CIRCLE_PULL_REQUEST");
+    if let Some(url) = single {
+        match number_from_url(url, "CIRCLE_PULL_REQUEST") {
+            Ok((number, position)) => {
+                return Some(PullRequest {
+                    number,
+                    source: position.describe("CIRCLE_PULL_REQUEST"),
+                })
+            }
+            Err(warning) => warnings.push(warning),
+        }
+    }
+    let first_of_list = var(env, "CIRCLE_PULL_REQUESTS")
+        .and_then(|list| list.split(',').map(str::trim).find(|u| !u.is_empty()));
+    if let Some(url) = first_of_list.filter(|url| Some(*url) != single) {
+        let variable = "the first URL in CIRCLE_PULL_REQUESTS";
+        match number_from_url(url, variable) {
+            Ok((number, position)) => {
+                return Some(PullRequest {
+                    number,
+                    source: position.describe(variable),
+                })
+            }
+            Err(warning) => warnings.push(warning),
+        }
+    }
+    let branch = var(env, "CIRCLE_BRANCH")?;
+    number_from_branch(branch).map(|number| PullRequest {
+        number,
+        source: format!("CIRCLE_BRANCH ({})", shorten(branch)),
+    })
+}
+
+fn fork_from_env(env: &Env) -> Sourced<bool> {
+    match (
+        var(env, "CIRCLE_PR_USERNAME"),
+        var(env, "CIRCLE_PR_REPONAME"),
+    ) {
+        (Some(user), Some(repo)) => Sourced::new(
+            true,
+            format!(
+                "CIRCLE_PR_USERNAME/CIRCLE_PR_REPONAME ({}/{})",
+                shorten(user),
+                shorten(repo)
+            ),
+        ),
+        (Some(user), None) => Sourced::new(true, format!("CIRCLE_PR_USERNAME ({})", shorten(user))),
+        _ => Sourced::unknown(),
+    }
+}
+
+fn run_type(
+    pr: Option<&PullRequest>,
+    tag: Option<&str>,
+    branch: &Sourced<String>,
+    production: &ProductionBranch,
+) -> Sourced<RunType> {
+    if let Some(pr) = pr {
+        return Sourced::new(
+            RunType::PullRequest,
+            format!("pull request #{} ({})", pr.number, pr.source),
+        );
+    }
+    if let Some(tag) = tag {
+        return Sourced::missing(format!(
+            "tag build (CIRCLE_TAG={}) is neither a pull request nor a production branch build; pass --run-type to upload it",
+            shorten(tag)
+        ));
+    }
+    match branch.get() {
+        Some(name) if production.matches(name) => Sourced::new(
+            RunType::Production,
+            format!(
+                "CIRCLE_BRANCH '{}' is the production branch: {}",
+                shorten(name),
+                production.describe()
+            ),
+        ),
+        Some(name) => Sourced::missing(format!(
+            "branch '{}' has no pull request (CIRCLE_PULL_REQUEST is not set) and is not the production branch ({}); pass --run-type",
+            shorten(name),
+            production.describe()
+        )),
+        None => Sourced::missing(
+            "CIRCLE_BRANCH is not set and no pull request was found; pass --run-type",
+        ),
+    }
+}
