@@ -1,0 +1,149 @@
+//! The command line, built from foldup-core's option table so that every flag is defined once.
+
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Command};
+use foldup_core::settings::{options, FlagValue, Kind, OptionSpec, Scope, OPTIONS};
+
+/// The dbt drop-in commands and the datafold-sdk 0.4.1 flags each takes.
+pub const DBT_COMMANDS: &[(&str, &str, &[&str])] = &[
+    (
+        "upload",
+        "Uploads the artifacts of a dbt run (as `datafold dbt upload`).",
+        &["ci_config_id", "run_type", "target_folder", "commit_sha", "run_id"],
+    ),
+    (
+        "upload-and-wait",
+        "Uploads the artifacts of dbt and waits for the data diff to complete (as `datafold dbt upload-and-wait`).",
+        &["ci_config_id", "run_type", "target_folder", "timeout", "commit_sha"],
+    ),
+    (
+        "check-post-upload-dbt-artifacts",
+        "Checks that Datafold has the artifacts of a commit (as `datafold dbt check-post-upload-dbt-artifacts`).",
+        &["ci_config_id", "run_type", "branch", "commit_sha"],
+    ),
+];
+
+/// The whole `foldup` command.
+pub fn command() -> Command {
+    let scoped = |scopes: &[Scope]| OPTIONS.iter().filter(move |o| scopes.contains(&o.scope) && o.key != "host");
+    let context = [Scope::Context];
+    let check = [Scope::Context, Scope::Datafold];
+    let upload = [Scope::Context, Scope::Datafold, Scope::Upload];
+
+    let dbt = Command::new("dbt")
+        .about("Drop-in for datafold-sdk's `datafold dbt …` commands: same flags, same variables.")
+        .subcommand_required(true)
+        .subcommands(DBT_COMMANDS.iter().map(|(name, about, keys)| {
+            Command::new(*name)
+                .about(*about)
+                .args(keys.iter().filter_map(|k| options::find(k)).map(flag_arg))
+                .arg(provider_arg())
+        }));
+
+    Command::new("foldup")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("Uploads dbt artifacts to Datafold from any CI, with the right commit and run type.")
+        .subcommand_required(true)
+        .arg_required_else_help(true)
+        .arg(
+            Arg::new("config")
+                .long("config")
+                .value_name("FILE")
+                .global(true)
+                .help("Read settings from FILE instead of ./foldup.toml."),
+        )
+        .arg(options::find("host").map(flag_arg).expect("host is an option").global(true))
+        .subcommand(
+            Command::new("upload")
+                .about("Detect the CI, locate and validate the dbt artifacts, archive and upload them.")
+                .args(scoped(&upload).map(flag_arg)),
+        )
+        .subcommand(
+            Command::new("env")
+                .about("Print the detected CI context and where each value came from.")
+                .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print one JSON object (PRODUCT.md's schema)."))
+                .args(scoped(&context).map(flag_arg)),
+        )
+        .subcommand(
+            Command::new("check")
+                .about("Ask Datafold whether the artifacts for this commit arrived.")
+                .args(scoped(&check).map(flag_arg)),
+        )
+        .subcommand(
+            Command::new("config")
+                .about("Print the effective configuration and the source of each value (secrets redacted).")
+                .args(scoped(&upload).map(flag_arg)),
+        )
+        .subcommand(dbt)
+}
+
+fn provider_arg() -> Arg {
+    options::find("provider").map(flag_arg).expect("provider is an option")
+}
+
+/// The clap argument for one option.
+fn flag_arg(spec: &'static OptionSpec) -> Arg {
+    let flag = spec.flag().unwrap_or_else(|| spec.key.to_owned());
+    let arg = Arg::new(spec.key).long(flag).help(spec.doc);
+    match spec.kind {
+        Kind::Switch => arg.action(ArgAction::SetTrue),
+        Kind::List => arg.action(ArgAction::Append).value_name("GLOB"),
+        Kind::Number => arg.value_name("N"),
+        Kind::Path => arg.value_name("PATH"),
+        Kind::Choice(_) => arg.value_name("WORD"),
+        Kind::Text | Kind::Secret => arg.value_name("TEXT"),
+    }
+}
+
+/// The options given on the command line, for the settings' flag layer.
+pub fn flag_values(matches: &ArgMatches) -> Vec<FlagValue> {
+    OPTIONS
+        .iter()
+        .filter(|spec| matches.try_contains_id(spec.key).unwrap_or(false))
+        .filter(|spec| matches.value_source(spec.key) == Some(ValueSource::CommandLine))
+        .filter_map(|spec| {
+            let values: Vec<String> = if spec.kind == Kind::Switch {
+                vec![matches.get_flag(spec.key).to_string()]
+            } else {
+                matches.get_many::<String>(spec.key)?.cloned().collect()
+            };
+            Some(FlagValue { key: spec.key, values })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        command().debug_assert();
+    }
+
+    #[test]
+    fn dbt_upload_takes_datafold_sdk_flags_and_global_host() {
+        let m = command()
+            .try_get_matches_from([
+                "foldup", "--host", "http://x", "dbt", "upload", "--ci-config-id", "7", "--run-type", "pull_request",
+                "--target-folder", "t", "--commit-sha", "abc", "--run-id", "r1",
+            ])
+            .unwrap();
+        let (_, dbt) = m.subcommand().unwrap();
+        let (_, up) = dbt.subcommand().unwrap();
+        // Global flags reach the innermost command's matches.
+        let mut keys: Vec<_> = flag_values(up).into_iter().map(|f| f.key).collect();
+        keys.sort();
+        assert_eq!(keys, ["ci_config_id", "commit_sha", "host", "run_id", "run_type", "target_folder"]);
+    }
+
+    #[test]
+    fn upload_flags_cover_every_flagged_option() {
+        let m = command().try_get_matches_from(["foldup", "upload", "--include", "a/*", "--include", "b", "--wait"]).unwrap();
+        let (_, up) = m.subcommand().unwrap();
+        let flags = flag_values(up);
+        assert!(flags.contains(&FlagValue { key: "include", values: vec!["a/*".into(), "b".into()] }));
+        assert!(flags.contains(&FlagValue { key: "wait", values: vec!["true".into()] }));
+        assert!(!flags.iter().any(|f| f.key == "dry_run"), "unset switches stay out of the flag layer");
+    }
+}

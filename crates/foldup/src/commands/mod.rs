@@ -1,0 +1,46 @@
+//! One module per command.
+
+pub mod check;
+pub mod config;
+pub mod env;
+pub mod upload;
+
+use foldup_core::CiContext;
+
+use crate::failure::Failure;
+use crate::Session;
+
+/// Detects the CI context with the chosen plugin, applies the user's overrides, and shows the
+/// plugin's warnings.
+pub async fn detect_context(session: &Session) -> Result<CiContext, Failure> {
+    let mut ctx = session
+        .provider
+        .detect(&session.env, &session.settings.detect_options())
+        .await?;
+    session.settings.apply_to(&mut ctx);
+    for warning in &ctx.warnings {
+        session.reporter.warning(warning);
+    }
+    Ok(ctx)
+}
+
+/// The Datafold client's configuration from the settings.
+pub fn client_config(
+    settings: &foldup_core::Settings,
+    api_key: &foldup_core::Secret,
+) -> foldup_core::datafold::ClientConfig {
+    use foldup_core::datafold::{ClientConfig, RetryPolicy};
+    ClientConfig {
+        host: settings.host.clone(),
+        api_key: api_key.expose().to_owned(),
+        user_agent: format!("foldup/{}", env!("CARGO_PKG_VERSION")),
+        connect_timeout: settings.connect_timeout,
+        request_timeout: settings.request_timeout,
+        retry: RetryPolicy {
+            max_attempts: settings.retry_attempts,
+            max_total: settings.retry_max,
+            base_delay: std::time::Duration::from_millis(500),
+        },
+        allow_insecure_http: settings.allow_insecure_http,
+    }
+}

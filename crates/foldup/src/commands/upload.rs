@@ -1,0 +1,227 @@
+//! `foldup upload` and the drop-ins `foldup dbt upload` / `upload-and-wait`: detect → locate →
+//! validate → archive → upload (→ wait).
+
+use std::path::PathBuf;
+
+use foldup_core::datafold::{DatafoldClient, SubmitFields};
+use foldup_core::{CiContext, CommitSha, RunType, Secret};
+
+use crate::failure::{ExitCode, Failure};
+use crate::Session;
+
+/// Whether to wait for Datafold's diff after uploading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// `upload`: waits only with `--wait`.
+    Upload,
+    /// `dbt upload-and-wait`: always waits (on pull requests, as datafold-sdk does).
+    UploadAndWait,
+}
+
+/// What an upload needs once the context is settled.
+struct Plan {
+    ci_config_id: u64,
+    run_type: RunType,
+    commit_sha: CommitSha,
+}
+
+pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
+    let settings = &session.settings;
+    let reporter = &session.reporter;
+    if let Some(key) = &settings.api_key {
+        reporter.mask(key.expose());
+    }
+
+    reporter.group_start("foldup: CI context");
+    let ctx = super::detect_context(session).await;
+    if let Ok(ctx) = &ctx {
+        reporter.info(&ctx.to_human());
+    }
+    reporter.group_end();
+    let ctx = ctx?;
+
+    let Some(plan) = plan(session, &ctx)? else {
+        return Ok(());
+    };
+    let api_key = match (&settings.api_key, settings.dry_run) {
+        (Some(key), _) => Some(key.clone()),
+        (None, true) => None,
+        (None, false) if ctx.is_fork() => {
+            reporter.info(
+                "Skipping the upload: this is a pull request from a fork, and CI withholds secrets such as \
+                 DATAFOLD_API_KEY from forks. Datafold will diff it once the branch is pushed to the main repository.",
+            );
+            return Ok(());
+        }
+        (None, false) => {
+            return Err(Failure::new(
+                ExitCode::Auth,
+                "DATAFOLD_API_KEY is not set; add your Datafold API key as a CI secret and expose it to this job as DATAFOLD_API_KEY",
+            ))
+        }
+    };
+
+    reporter.group_start("foldup: dbt artifacts");
+    let located = session.provider.locate_artifacts(&session.env, settings);
+    let located = match located {
+        Ok(set) => set,
+        Err(e) => {
+            reporter.group_end();
+            return Err(e.into());
+        }
+    };
+    for warning in &located.warnings {
+        reporter.warning(warning);
+    }
+    reporter.info(&format!(
+        "Target folder {} ({}), manifest schema v{}{}:",
+        located.target.display(),
+        located.target_source,
+        located.manifest.schema_version,
+        located.manifest.dbt_version.as_deref().map(|v| format!(", dbt {v}")).unwrap_or_default(),
+    ));
+    for file in &located.files {
+        reporter.info(&format!("  {} ({} bytes)", file.name, file.size));
+    }
+    let archive = Archive::create(settings.output.clone())?;
+    let summary = foldup_core::artifacts::write_archive(&located, archive.writer()?)?;
+    reporter.group_end();
+
+    let fields = SubmitFields {
+        commit_sha: plan.commit_sha.to_string(),
+        run_type: plan.run_type.to_string(),
+        run_id: settings.run_id.clone(),
+    };
+    let url = format!("{}/api/v1/dbt/submit_artifacts/{}", settings.host, plan.ci_config_id);
+    if settings.dry_run {
+        println!("Dry run: nothing was sent. foldup would send:");
+        println!("POST {url}");
+        println!("  commit_sha = {}", fields.commit_sha);
+        println!("  run_type   = {}", fields.run_type);
+        if let Some(run_id) = &fields.run_id {
+            println!("  run_id     = {}", foldup_core::sanitize_line(run_id));
+        }
+        println!(
+            "  artifacts  = zip of {} files, {} bytes ({} bytes uncompressed)",
+            summary.entries, summary.compressed_bytes, summary.uncompressed_bytes
+        );
+        for file in &located.files {
+            println!("    {}", foldup_core::sanitize_line(&file.name));
+        }
+        if let Some(path) = &settings.output {
+            println!("  archive kept at {}", path.display());
+        }
+        return Ok(());
+    }
+    let api_key = api_key.unwrap_or_else(|| Secret::new(String::new()));
+
+    let client = DatafoldClient::new(super::client_config(settings, &api_key))?;
+    reporter.group_start("foldup: upload to Datafold");
+    let sent = session
+        .provider
+        .upload(&client, plan.ci_config_id, archive.path(), &fields)
+        .await;
+    reporter.group_end();
+    sent?;
+    reporter.info(&format!(
+        "Uploaded {} dbt artifacts ({} bytes) for commit {} as a {} build to Datafold CI config {}.",
+        summary.entries, summary.compressed_bytes, plan.commit_sha, plan.run_type, plan.ci_config_id
+    ));
+    reporter.outputs(&ctx);
+    reporter.summary(&summary_markdown(&ctx, &plan, summary.entries));
+
+    if mode == Mode::UploadAndWait || settings.wait {
+        if plan.run_type != RunType::PullRequest {
+            reporter.info("Not waiting: Datafold runs a diff for pull requests only, and this is a production build.");
+            return Ok(());
+        }
+        reporter.info(&format!(
+            "Waiting up to {} minutes for Datafold's diff of {}…",
+            settings.timeout.as_secs() / 60,
+            plan.commit_sha
+        ));
+        let run = client
+            .wait_for_run(plan.ci_config_id, plan.commit_sha.as_str(), settings.timeout, settings.wait_poll)
+            .await?;
+        reporter.info(&format!("Datafold's diff finished: run {} is {}.", run.id, run.status));
+    }
+    Ok(())
+}
+
+/// Settles the config id, run type and commit, or explains what is missing. `None` means the
+/// build is skipped by policy.
+fn plan(session: &Session, ctx: &CiContext) -> Result<Option<Plan>, Failure> {
+    let settings = &session.settings;
+    let ci_config_id = settings.ci_config_id.ok_or_else(|| {
+        Failure::usage(
+            "no Datafold CI config id: pass --ci-config-id N or set DATAFOLD_CI_CONFIG_ID (Datafold's CI settings screen shows the id)",
+        )
+    })?;
+    let run_type = match ctx.run_type.value {
+        Some(run_type) => run_type,
+        None => {
+            let why = ctx.run_type.source.as_deref().unwrap_or("the CI gives no sign of either");
+            if settings.skip_unknown_run_type {
+                session.reporter.info(&format!(
+                    "Skipping the upload: this build is neither a pull request nor production ({why}), and skip_unknown_run_type is set."
+                ));
+                return Ok(None);
+            }
+            return Err(Failure::usage(format!(
+                "cannot tell whether this build is a pull request or production ({why}); pass --run-type pull_request or --run-type production (or set FOLDUP_RUN_TYPE), or set skip_unknown_run_type = true in foldup.toml to skip such builds"
+            )));
+        }
+    };
+    let commit_sha = ctx.commit_sha.value.clone().ok_or_else(|| {
+        let why = ctx.commit_sha.source.as_deref().unwrap_or("the CI does not say");
+        Failure::usage(format!(
+            "cannot tell which commit this build built ({why}); pass --commit-sha with the full 40-digit sha"
+        ))
+    })?;
+    Ok(Some(Plan { ci_config_id, run_type, commit_sha }))
+}
+
+fn summary_markdown(ctx: &CiContext, plan: &Plan, files: usize) -> String {
+    let pr = ctx.pr_number.value.map(|n| format!(" · PR #{n}")).unwrap_or_default();
+    format!(
+        "### Datafold: dbt artifacts uploaded\n\n{} files for commit `{}` as a **{}** build (CI config {}){pr}.\n",
+        files, plan.commit_sha, plan.run_type, plan.ci_config_id
+    )
+}
+
+/// The archive file: kept at `--output`, or a temporary file removed when foldup ends.
+struct Archive {
+    path: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+}
+
+impl Archive {
+    fn create(output: Option<PathBuf>) -> Result<Archive, Failure> {
+        match output {
+            Some(path) => Ok(Archive { path, _temp: None }),
+            None => {
+                let dir = tempfile::Builder::new().prefix("foldup-").tempdir().map_err(|e| {
+                    Failure::new(
+                        ExitCode::Artifacts,
+                        format!("cannot create a temporary folder for the archive ({e}); set TMPDIR to a writable folder or pass --output FILE"),
+                    )
+                })?;
+                Ok(Archive { path: dir.path().join("artifacts.zip"), _temp: Some(dir) })
+            }
+        }
+    }
+
+    fn writer(&self) -> Result<std::io::BufWriter<std::fs::File>, Failure> {
+        let file = std::fs::File::create(&self.path).map_err(|e| {
+            Failure::new(
+                ExitCode::Artifacts,
+                format!("cannot write the archive {} ({e}); pass --output with a writable path", self.path.display()),
+            )
+        })?;
+        Ok(std::io::BufWriter::with_capacity(256 * 1024, file))
+    }
+
+    fn path(&self) -> &std::path::Path {
+        &self.path
+    }
+}
