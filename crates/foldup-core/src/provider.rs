@@ -71,6 +71,6 @@ pub trait CiProvider: Send + Sync {
     /// How this CI wants to be talked to in its log.
     fn reporter(&self, env: &Env) -> Box<dyn Reporter> {
         let _ = env;
-        Box::new(PlainReporter::default())
+        Box::new(PlainReporter)
     }
 }
