@@ -1,0 +1,137 @@
+//! The server's shared, mutable state: configuration, fault, uploads, runs and the record.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::fault::{ActiveFault, Fault, RunPlan};
+use crate::record::RecordedRequest;
+use crate::ServerConfig;
+
+/// An upload Datafold accepted.
+#[derive(Clone, Debug)]
+pub(crate) struct Upload {
+    pub ci_config_id: u64,
+    pub commit_sha: String,
+    pub run_type: String,
+}
+
+pub(crate) struct ServerState {
+    pub api_keys: Vec<String>,
+    pub ci_config_ids: Vec<u64>,
+    pub max_upload_bytes: u64,
+    record_file: Option<PathBuf>,
+    fault: Mutex<ActiveFault>,
+    run_plan: Mutex<RunPlan>,
+    /// Polls of the runs list per (CI config, pr_sha).
+    polls: Mutex<HashMap<(u64, String), u32>>,
+    uploads: Mutex<Vec<Upload>>,
+    requests: Mutex<Vec<RecordedRequest>>,
+    next_seq: AtomicU64,
+}
+
+/// A poisoned lock only means another request panicked; the data is still usable for a test
+/// server, and refusing every later request would hide the first failure.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl ServerState {
+    pub fn new(config: &ServerConfig) -> Self {
+        Self {
+            api_keys: config.api_keys.clone(),
+            ci_config_ids: config.ci_config_ids.clone(),
+            max_upload_bytes: config.max_upload_bytes,
+            record_file: config.record_file.clone(),
+            fault: Mutex::new(ActiveFault::new(config.fault.clone())),
+            run_plan: Mutex::new(config.run_plan.clone()),
+            polls: Mutex::new(HashMap::new()),
+            uploads: Mutex::new(Vec::new()),
+            requests: Mutex::new(Vec::new()),
+            next_seq: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq.fetch_add(1, Ordering::SeqCst)
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        *lock(&self.fault) = ActiveFault::new(fault);
+    }
+
+    pub fn next_fault(&self) -> Option<Fault> {
+        lock(&self.fault).next_for_request()
+    }
+
+    pub fn reset_armed(&self) -> bool {
+        lock(&self.fault).reset_armed()
+    }
+
+    pub fn claim_reset(&self) -> bool {
+        lock(&self.fault).claim_reset()
+    }
+
+    pub fn set_run_plan(&self, plan: RunPlan) {
+        *lock(&self.run_plan) = plan;
+        lock(&self.polls).clear();
+    }
+
+    pub fn run_plan(&self) -> RunPlan {
+        lock(&self.run_plan).clone()
+    }
+
+    /// Counts one poll of the runs of `pr_sha` and returns how many there have been.
+    pub fn count_poll(&self, ci_config_id: u64, pr_sha: &str) -> u32 {
+        let mut polls = lock(&self.polls);
+        let count = polls.entry((ci_config_id, pr_sha.to_owned())).or_insert(0);
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    pub fn add_upload(&self, upload: Upload) {
+        lock(&self.uploads).push(upload);
+    }
+
+    pub fn uploads(&self) -> Vec<Upload> {
+        lock(&self.uploads).clone()
+    }
+
+    /// Appends a request to the record and rewrites the record file, if any.
+    pub fn record(&self, request: RecordedRequest) {
+        let mut requests = lock(&self.requests);
+        requests.push(request);
+        self.write_record_file(&requests);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        lock(&self.requests).clone()
+    }
+
+    pub fn clear_requests(&self) {
+        let mut requests = lock(&self.requests);
+        requests.clear();
+        self.write_record_file(&requests);
+    }
+
+    /// Writes the whole record as JSON, through a temporary file and a rename so that a reader
+    /// never sees half a file. Called with the record locked, so writers never interleave.
+    pub fn write_record_file(&self, requests: &[RecordedRequest]) {
+        let Some(path) = &self.record_file else {
+            return;
+        };
+        let mut temporary = path.clone().into_os_string();
+        temporary.push(".partial");
+        let written = serde_json::to_vec_pretty(requests)
+            .map_err(std::io::Error::other)
+            .and_then(|json| std::fs::write(&temporary, json))
+            .and_then(|()| std::fs::rename(&temporary, path));
+        if let Err(e) = written {
+            eprintln!(
+                "foldup-testserver: could not write the record file {}: {e}",
+                path.display()
+            );
+        }
+    }
+}
