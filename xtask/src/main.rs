@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 mod contract;
+mod docs;
 mod fixtures;
 mod test;
 
-const TASKS: &str = "test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts)";
+const TASKS: &str = "test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -17,6 +18,7 @@ fn main() -> Result<()> {
     match task.as_str() {
         "test" => test::run(&rest),
         "fixtures" => fixtures::run(&rest),
+        "docs" => docs::run(&rest),
         "contract" => contract::run(&rest),
         "" => bail!("name a task: {TASKS}"),
         other => bail!("unknown task '{other}'; tasks: {TASKS}"),

@@ -17,6 +17,12 @@ pub trait Reporter: Send + Sync {
     fn warning(&self, message: &str);
     fn error(&self, message: &str);
 
+    /// Something the user should notice that is neither a warning nor an error (a build skipped
+    /// by policy); GitHub shows it as a `::notice::` annotation, other CIs as a plain line.
+    fn notice(&self, message: &str) {
+        self.info(message);
+    }
+
     /// Publishes the resolved context as step outputs, where the CI has them.
     fn outputs(&self, _context: &CiContext) {}
 

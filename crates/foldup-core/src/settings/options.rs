@@ -292,3 +292,20 @@ pub const OPTIONS: &[OptionSpec] = &[
 pub fn find(key: &str) -> Option<&'static OptionSpec> {
     OPTIONS.iter().find(|o| o.key == key)
 }
+
+/// The README's configuration reference, rendered from [`OPTIONS`]; a test keeps the README equal
+/// to it so the docs cannot drift from the code.
+pub fn reference_markdown() -> String {
+    let mut out = String::from("| key (`foldup.toml`) | flag | variables | what it does |\n|---|---|---|---|\n");
+    for spec in OPTIONS {
+        let flag = spec.flag().map(|f| format!("`--{f}`")).unwrap_or_else(|| "—".to_owned());
+        let vars = spec.env_vars().iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+        let key = if spec.allowed_in_file() {
+            format!("`{}`", spec.key)
+        } else {
+            format!("`{}` (not in files)", spec.key)
+        };
+        out.push_str(&format!("| {key} | {flag} | {vars} | {} |\n", spec.doc));
+    }
+    out
+}
