@@ -1,0 +1,490 @@
+//! GitHub Actions' resolution rules from PRODUCT.md, as a pure function of the variables and the
+//! event payload: no I/O, so every case is a table test.
+
+use foldup_core::{sanitize_line, CiContext, CommitSha, Env, ProductionBranch, RunType, Sourced};
+
+use crate::event_payload::{EventPayload, PullRequest};
+use crate::{GitHubError, PROVIDER_NAME};
+
+/// What to tell a user whose pull request head commit cannot be known.
+const PR_COMMIT_HINT: &str = "pass --commit-sha ${{ github.event.pull_request.head.sha }}";
+
+/// The event that started the run, from `GITHUB_EVENT_NAME`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Event {
+    PullRequest,
+    PullRequestTarget,
+    Push,
+    WorkflowDispatch,
+    Schedule,
+    MergeGroup,
+    Other(String),
+    Unnamed,
+}
+
+impl Event {
+    pub(crate) fn from_env(env: &Env) -> Self {
+        match env.get("GITHUB_EVENT_NAME").map(str::trim) {
+            Some("pull_request") => Event::PullRequest,
+            Some("pull_request_target") => Event::PullRequestTarget,
+            Some("push") => Event::Push,
+            Some("workflow_dispatch") => Event::WorkflowDispatch,
+            Some("schedule") => Event::Schedule,
+            Some("merge_group") => Event::MergeGroup,
+            Some(other) => Event::Other(sanitize_line(other)),
+            None => Event::Unnamed,
+        }
+    }
+
+    fn is_pull_request(&self) -> bool {
+        matches!(self, Event::PullRequest | Event::PullRequestTarget)
+    }
+
+    /// How a `sources` entry names this event.
+    fn source(&self) -> String {
+        let name = match self {
+            Event::PullRequest => "pull_request",
+            Event::PullRequestTarget => "pull_request_target",
+            Event::Push => "push",
+            Event::WorkflowDispatch => "workflow_dispatch",
+            Event::Schedule => "schedule",
+            Event::MergeGroup => "merge_group",
+            Event::Other(name) => name,
+            Event::Unnamed => return "GITHUB_EVENT_NAME unset".to_owned(),
+        };
+        format!("GITHUB_EVENT_NAME={name}")
+    }
+}
+
+/// A `GITHUB_REF` (or payload `ref`) taken apart.
+enum GitRef<'a> {
+    Branch(&'a str),
+    Tag(&'a str),
+    Other(&'a str),
+}
+
+fn parse_ref(full: &str) -> GitRef<'_> {
+    let full = full.trim();
+    match (
+        full.strip_prefix("refs/heads/"),
+        full.strip_prefix("refs/tags/"),
+    ) {
+        (Some(branch), _) if !branch.is_empty() => GitRef::Branch(branch),
+        (_, Some(tag)) if !tag.is_empty() => GitRef::Tag(tag),
+        _ => GitRef::Other(full),
+    }
+}
+
+/// Builds the context from the variables and the payload (or why the payload is unusable).
+pub(crate) fn resolve_context(
+    env: &Env,
+    payload: Result<EventPayload, GitHubError>,
+    configured_production_branch: Option<&str>,
+) -> CiContext {
+    let mut ctx = CiContext::new(PROVIDER_NAME);
+    let event = Event::from_env(env);
+    let payload = match payload {
+        Ok(payload) => Some(payload),
+        Err(error) => {
+            ctx.warnings.push(format!(
+                "Could not use the event payload: {error}; {}.",
+                payload_fallback(&event)
+            ));
+            None
+        }
+    };
+    let payload = payload.as_ref();
+
+    ctx.repository = repository(env, payload);
+    ctx.build_url = build_url(env);
+    ctx.default_branch = default_branch(payload);
+
+    match &event {
+        Event::PullRequest | Event::PullRequestTarget => {
+            resolve_pull_request(&mut ctx, env, payload, &event)
+        }
+        Event::Push | Event::WorkflowDispatch | Event::Other(_) | Event::Unnamed => {
+            ctx.commit_sha = commit_from_github_sha(env);
+            resolve_ref_build(&mut ctx, env, payload, &event, configured_production_branch);
+        }
+        Event::Schedule => {
+            ctx.commit_sha = commit_from_github_sha(env);
+            resolve_schedule(&mut ctx, env, configured_production_branch);
+        }
+        Event::MergeGroup => resolve_merge_group(&mut ctx, env, payload, &event),
+    }
+    ctx
+}
+
+/// What foldup does instead when the payload cannot be used, for the warning.
+fn payload_fallback(event: &Event) -> String {
+    if event.is_pull_request() {
+        format!(
+            "foldup took the branches and PR number from GITHUB_HEAD_REF, GITHUB_BASE_REF and \
+             GITHUB_REF, but the pull request's head commit is only in the payload, so {PR_COMMIT_HINT}"
+        )
+    } else {
+        "foldup used the GITHUB_* variables and does not know the repository's default branch"
+            .to_owned()
+    }
+}
+
+fn repository(env: &Env, payload: Option<&EventPayload>) -> Sourced<String> {
+    if let Some(repository) = env.get("GITHUB_REPOSITORY") {
+        return Sourced::new(repository.trim().to_owned(), "GITHUB_REPOSITORY");
+    }
+    match payload
+        .and_then(|p| p.repository.as_ref())
+        .and_then(|r| r.full_name.as_deref())
+    {
+        Some(name) => Sourced::new(name.to_owned(), "GITHUB_EVENT_PATH repository.full_name"),
+        None => Sourced::missing("GITHUB_REPOSITORY is not set"),
+    }
+}
+
+fn build_url(env: &Env) -> Sourced<String> {
+    let names = ["GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID"];
+    let unset: Vec<&str> = names.into_iter().filter(|n| env.get(n).is_none()).collect();
+    let (Some(server), Some(repository), Some(run_id)) = (
+        env.get("GITHUB_SERVER_URL"),
+        env.get("GITHUB_REPOSITORY"),
+        env.get("GITHUB_RUN_ID"),
+    ) else {
+        return Sourced::missing(format!("{} not set", unset.join(", ")));
+    };
+    let run_id = run_id.trim();
+    if !run_id.bytes().all(|b| b.is_ascii_digit()) {
+        return Sourced::missing(format!(
+            "GITHUB_RUN_ID '{}' is not a run number",
+            sanitize_line(run_id)
+        ));
+    }
+    let mut url = format!(
+        "{}/{}/actions/runs/{run_id}",
+        server.trim().trim_end_matches('/'),
+        repository.trim()
+    );
+    let mut source = "GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID".to_owned();
+    let attempt = env
+        .get("GITHUB_RUN_ATTEMPT")
+        .and_then(|a| a.trim().parse::<u32>().ok());
+    if let Some(attempt) = attempt.filter(|&a| a > 1) {
+        url.push_str(&format!("/attempts/{attempt}"));
+        source.push_str("/attempts/GITHUB_RUN_ATTEMPT");
+    }
+    Sourced::new(url, source)
+}
+
+fn default_branch(payload: Option<&EventPayload>) -> Sourced<String> {
+    let Some(payload) = payload else {
+        return Sourced::missing("the event payload could not be used");
+    };
+    match payload
+        .repository
+        .as_ref()
+        .and_then(|r| r.default_branch.as_deref())
+        .filter(|b| !b.trim().is_empty())
+    {
+        Some(branch) => Sourced::new(
+            branch.trim().to_owned(),
+            "GITHUB_EVENT_PATH repository.default_branch",
+        ),
+        None => Sourced::missing("the event payload has no repository.default_branch"),
+    }
+}
+
+fn commit_from_github_sha(env: &Env) -> Sourced<CommitSha> {
+    match env.get("GITHUB_SHA").map(str::parse::<CommitSha>) {
+        Some(Ok(sha)) => Sourced::new(sha, "GITHUB_SHA"),
+        Some(Err(reason)) => Sourced::missing(format!("GITHUB_SHA: {reason}")),
+        None => Sourced::missing("GITHUB_SHA is not set"),
+    }
+}
+
+fn resolve_pull_request(
+    ctx: &mut CiContext,
+    env: &Env,
+    payload: Option<&EventPayload>,
+    event: &Event,
+) {
+    ctx.run_type = Sourced::new(RunType::PullRequest, event.source());
+    let pull_request = payload.and_then(|p| p.pull_request.as_ref());
+    if payload.is_some() && pull_request.is_none() {
+        ctx.warnings.push(format!(
+            "The event payload has no pull_request object although {}; {}.",
+            event.source(),
+            payload_fallback(event)
+        ));
+    }
+    let head = pull_request.and_then(|pr| pr.head.as_ref());
+    let base = pull_request.and_then(|pr| pr.base.as_ref());
+
+    // GITHUB_SHA is a merge commit (pull_request) or the base branch tip (pull_request_target):
+    // neither is the code the author wrote, so only the payload can name the commit.
+    ctx.commit_sha = match head.and_then(|h| h.sha.as_deref()) {
+        Some(sha) => match sha.parse::<CommitSha>() {
+            Ok(sha) => Sourced::new(sha, "GITHUB_EVENT_PATH pull_request.head.sha"),
+            Err(reason) => Sourced::missing(format!(
+                "GITHUB_EVENT_PATH pull_request.head.sha: {reason}; {PR_COMMIT_HINT}"
+            )),
+        },
+        None => Sourced::missing(format!(
+            "the pull request's head commit is only in the event payload, which could not be \
+             used (GITHUB_SHA is not the pull request's head); {PR_COMMIT_HINT}"
+        )),
+    };
+
+    ctx.pr_number = pr_number_from_payload(pull_request, payload)
+        .unwrap_or_else(|| pr_number_from_ref(env, event));
+
+    ctx.branch = match head.and_then(|h| h.branch.as_deref()) {
+        Some(branch) => Sourced::new(branch.to_owned(), "GITHUB_EVENT_PATH pull_request.head.ref"),
+        None => from_variable(env, "GITHUB_HEAD_REF"),
+    };
+    ctx.base_branch = match base.and_then(|b| b.branch.as_deref()) {
+        Some(branch) => Sourced::new(branch.to_owned(), "GITHUB_EVENT_PATH pull_request.base.ref"),
+        None => from_variable(env, "GITHUB_BASE_REF"),
+    };
+    ctx.fork = fork(env, payload, pull_request);
+}
+
+fn pr_number_from_payload(
+    pull_request: Option<&PullRequest>,
+    payload: Option<&EventPayload>,
+) -> Option<Sourced<u64>> {
+    if let Some(number) = pull_request.and_then(|pr| pr.number) {
+        return Some(Sourced::new(
+            number,
+            "GITHUB_EVENT_PATH pull_request.number",
+        ));
+    }
+    pull_request?;
+    payload
+        .and_then(|p| p.number)
+        .map(|number| Sourced::new(number, "GITHUB_EVENT_PATH number"))
+}
+
+/// `pull_request` runs on `refs/pull/<number>/merge`; `pull_request_target` runs on the base
+/// branch, whose ref holds no number.
+fn pr_number_from_ref(env: &Env, event: &Event) -> Sourced<u64> {
+    let Some(git_ref) = env.get("GITHUB_REF").map(str::trim) else {
+        return Sourced::missing("neither the event payload nor GITHUB_REF holds the PR number");
+    };
+    let number = git_ref
+        .strip_prefix("refs/pull/")
+        .and_then(|rest| rest.split('/').next());
+    match number {
+        Some(digits) => match digits.parse::<u64>() {
+            Ok(number) => Sourced::new(number, "GITHUB_REF"),
+            Err(_) => Sourced::missing(format!(
+                "GITHUB_REF '{}' does not hold a pull request number",
+                sanitize_line(git_ref)
+            )),
+        },
+        None if *event == Event::PullRequestTarget => Sourced::missing(
+            "on pull_request_target GITHUB_REF names the base branch; the PR number is only in the event payload",
+        ),
+        None => Sourced::missing(format!(
+            "GITHUB_REF '{}' is not a pull request ref (refs/pull/<number>/merge)",
+            sanitize_line(git_ref)
+        )),
+    }
+}
+
+fn from_variable(env: &Env, name: &str) -> Sourced<String> {
+    match env.get(name) {
+        Some(value) => Sourced::new(value.trim().to_owned(), name),
+        None => Sourced::missing(format!(
+            "neither the event payload nor {name} names the branch"
+        )),
+    }
+}
+
+/// A pull request is from a fork when its head repository is not the repository the workflow runs in.
+fn fork(
+    env: &Env,
+    payload: Option<&EventPayload>,
+    pull_request: Option<&PullRequest>,
+) -> Sourced<bool> {
+    let Some(head) = pull_request.and_then(|pr| pr.head.as_ref()) else {
+        return Sourced::missing(
+            "the event payload could not be used, so whether the pull request comes from a fork is unknown",
+        );
+    };
+    let Some(head_repository) = head.repo.as_ref().and_then(|r| r.full_name.as_deref()) else {
+        // GitHub sends `head.repo: null` once the fork a pull request came from is deleted.
+        return Sourced::new(
+            true,
+            "GITHUB_EVENT_PATH pull_request.head.repo is null (the pull request's source repository was deleted)",
+        );
+    };
+    let (this_repository, this_source) = match env.get("GITHUB_REPOSITORY") {
+        Some(name) => (name.trim(), "GITHUB_REPOSITORY"),
+        None => match payload
+            .and_then(|p| p.repository.as_ref())
+            .and_then(|r| r.full_name.as_deref())
+        {
+            Some(name) => (name, "GITHUB_EVENT_PATH repository.full_name"),
+            None => {
+                return Sourced::missing(
+                    "GITHUB_REPOSITORY is not set, so whether the pull request comes from a fork is unknown",
+                )
+            }
+        },
+    };
+    // GitHub owner and repository names are case-insensitive.
+    let is_fork = !head_repository.eq_ignore_ascii_case(this_repository);
+    Sourced::new(
+        is_fork,
+        format!(
+            "GITHUB_EVENT_PATH pull_request.head.repo.full_name '{}' {} {this_source} '{}'",
+            sanitize_line(head_repository),
+            if is_fork { "differs from" } else { "is" },
+            sanitize_line(this_repository)
+        ),
+    )
+}
+
+/// `push`, `workflow_dispatch` and events foldup has no rule for: the ref decides.
+fn resolve_ref_build(
+    ctx: &mut CiContext,
+    env: &Env,
+    payload: Option<&EventPayload>,
+    event: &Event,
+    configured_production_branch: Option<&str>,
+) {
+    let git_ref = match env.get("GITHUB_REF") {
+        Some(git_ref) => Some((git_ref, "GITHUB_REF")),
+        None => payload
+            .and_then(|p| p.git_ref.as_deref())
+            .map(|git_ref| (git_ref, "GITHUB_EVENT_PATH ref")),
+    };
+    let Some((git_ref, ref_source)) = git_ref else {
+        ctx.branch = Sourced::missing("GITHUB_REF is not set");
+        ctx.run_type =
+            Sourced::missing("GITHUB_REF is not set, so the branch this run built is unknown");
+        return;
+    };
+    let branch = match parse_ref(git_ref) {
+        GitRef::Branch(branch) => branch,
+        other => {
+            not_a_branch(ctx, other, ref_source);
+            return;
+        }
+    };
+    ctx.branch = Sourced::new(branch.to_owned(), ref_source);
+    ctx.run_type = match event {
+        Event::Push | Event::WorkflowDispatch => {
+            let production =
+                ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
+            if production.matches(branch) {
+                Sourced::new(
+                    RunType::Production,
+                    format!(
+                        "{ref_source} names the production branch {}",
+                        production.describe()
+                    ),
+                )
+            } else {
+                Sourced::missing(format!(
+                    "{}: branch '{}' is not the production branch {}, and a build of it is neither a pull request nor production",
+                    event.source(),
+                    sanitize_line(branch),
+                    production.describe()
+                ))
+            }
+        }
+        _ => Sourced::missing(format!(
+            "{} is not an event foldup maps to a run type (pull_request, pull_request_target, push, workflow_dispatch, schedule)",
+            event.source()
+        )),
+    };
+}
+
+fn not_a_branch(ctx: &mut CiContext, git_ref: GitRef<'_>, ref_source: &str) {
+    let (what, name) = match git_ref {
+        GitRef::Tag(tag) => ("the tag", tag),
+        GitRef::Other(other) | GitRef::Branch(other) => ("the ref", other),
+    };
+    let name = sanitize_line(name);
+    ctx.branch = Sourced::missing(format!("{ref_source} names {what} '{name}', not a branch"));
+    ctx.run_type = Sourced::missing(format!(
+        "{ref_source} names {what} '{name}'; a build of it is neither a pull request nor production"
+    ));
+}
+
+/// GitHub runs scheduled workflows on the latest commit of the default branch, so `GITHUB_REF`
+/// names the default branch even though the payload (`{"schedule": "<cron>"}`) does not.
+fn resolve_schedule(ctx: &mut CiContext, env: &Env, configured_production_branch: Option<&str>) {
+    let Some(git_ref) = env.get("GITHUB_REF") else {
+        ctx.branch = Sourced::missing("GITHUB_REF is not set");
+        ctx.run_type =
+            Sourced::missing("GITHUB_REF is not set, so the branch this run built is unknown");
+        return;
+    };
+    let branch = match parse_ref(git_ref) {
+        GitRef::Branch(branch) => branch,
+        other => {
+            not_a_branch(ctx, other, "GITHUB_REF");
+            return;
+        }
+    };
+    ctx.branch = Sourced::new(branch.to_owned(), "GITHUB_REF");
+    if !ctx.default_branch.is_some() {
+        ctx.default_branch = Sourced::new(
+            branch.to_owned(),
+            "GITHUB_REF (GitHub runs scheduled workflows on the default branch)",
+        );
+    }
+    let production = ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
+    ctx.run_type = if production.matches(branch) {
+        Sourced::new(
+            RunType::Production,
+            format!(
+                "GITHUB_EVENT_NAME=schedule on the production branch {}",
+                production.describe()
+            ),
+        )
+    } else {
+        Sourced::missing(format!(
+            "GITHUB_EVENT_NAME=schedule ran on '{}', which is not the production branch {}",
+            sanitize_line(branch),
+            production.describe()
+        ))
+    };
+}
+
+fn resolve_merge_group(
+    ctx: &mut CiContext,
+    env: &Env,
+    payload: Option<&EventPayload>,
+    event: &Event,
+) {
+    let merge_group = payload.and_then(|p| p.merge_group.as_ref());
+    ctx.commit_sha = match merge_group.and_then(|m| m.head_sha.as_deref()) {
+        Some(sha) => match sha.parse::<CommitSha>() {
+            Ok(sha) => Sourced::new(sha, "GITHUB_EVENT_PATH merge_group.head_sha"),
+            Err(reason) => {
+                Sourced::missing(format!("GITHUB_EVENT_PATH merge_group.head_sha: {reason}"))
+            }
+        },
+        // GitHub sets GITHUB_SHA to the merge group's head commit too.
+        None => commit_from_github_sha(env),
+    };
+    let head_ref = match env.get("GITHUB_REF") {
+        Some(git_ref) => Some((git_ref, "GITHUB_REF")),
+        None => merge_group
+            .and_then(|m| m.head_ref.as_deref())
+            .map(|git_ref| (git_ref, "GITHUB_EVENT_PATH merge_group.head_ref")),
+    };
+    ctx.branch = match head_ref.map(|(git_ref, source)| (parse_ref(git_ref), source)) {
+        Some((GitRef::Branch(branch), source)) => Sourced::new(branch.to_owned(), source),
+        _ => Sourced::missing(
+            "neither GITHUB_REF nor the event payload names the merge queue branch",
+        ),
+    };
+    ctx.run_type = Sourced::missing(format!(
+        "{}: a merge queue build is neither a pull request nor production",
+        event.source()
+    ));
+}
