@@ -105,3 +105,59 @@ pub fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// The real GitHub webhook payload (from @octokit/webhooks-examples) the GitHub tests use.
+pub fn github_pr_payload() -> PathBuf {
+    repo_root().join("crates/foldup-github/tests/fixtures/pull_request.opened.json")
+}
+
+/// The head sha, PR number and repository of [`github_pr_payload`], read from the payload itself.
+pub fn github_pr_facts() -> (String, u64, String) {
+    let payload: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(github_pr_payload()).unwrap()).unwrap();
+    (
+        payload["pull_request"]["head"]["sha"].as_str().unwrap().to_owned(),
+        payload["number"].as_u64().unwrap(),
+        payload["repository"]["full_name"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// The variables GitHub Actions sets for a `pull_request` event, with its real payload. GitHub's
+/// `GITHUB_SHA` for a pull request is the merge commit, which foldup must not send.
+pub fn github_pull_request_env() -> Vec<(String, String)> {
+    let (_, number, repository) = github_pr_facts();
+    [
+        ("GITHUB_ACTIONS", "true".to_owned()),
+        ("CI", "true".to_owned()),
+        ("GITHUB_EVENT_NAME", "pull_request".to_owned()),
+        ("GITHUB_EVENT_PATH", github_pr_payload().display().to_string()),
+        ("GITHUB_SHA", GITHUB_MERGE_COMMIT.to_owned()),
+        ("GITHUB_REF", format!("refs/pull/{number}/merge")),
+        ("GITHUB_HEAD_REF", "changes".to_owned()),
+        ("GITHUB_BASE_REF", "master".to_owned()),
+        ("GITHUB_REPOSITORY", repository),
+        ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
+        ("GITHUB_RUN_ID", "1658821493".to_owned()),
+        ("GITHUB_RUN_ATTEMPT", "1".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
+/// A merge commit sha as GitHub would create for the PR (nobody wrote it).
+pub const GITHUB_MERGE_COMMIT: &str = "9a1c3b6e0f2d4a8b7c5e3f1a9b8c7d6e5f4a3b2c";
+
+/// The bundled example's dbt target (dbt 1.10, manifest v12), produced by dbt itself.
+pub fn example_target() -> PathBuf {
+    repo_root().join("examples/shop/target")
+}
+
+impl Foldup {
+    pub fn owned_envs(mut self, vars: &[(String, String)]) -> Foldup {
+        for (k, v) in vars {
+            self.command.env(k, v);
+        }
+        self
+    }
+}

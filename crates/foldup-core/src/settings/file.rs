@@ -54,6 +54,12 @@ fn type_mismatch(kind: Kind, item: &Item) -> Option<String> {
     let fits = match kind {
         Kind::Text | Kind::Path => value.is_some_and(Value::is_str),
         Kind::Number => value.and_then(Value::as_integer).is_some_and(|n| n >= 0),
+        Kind::Minutes => {
+            value.and_then(Value::as_integer).is_some_and(|n| n >= 0)
+                || value
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| super::parse_duration(s).is_ok())
+        }
         Kind::Switch => value.is_some_and(Value::is_bool),
         Kind::List => value
             .and_then(Value::as_array)

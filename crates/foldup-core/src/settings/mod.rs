@@ -78,6 +78,52 @@ pub struct Settings {
     figment: Figment,
 }
 
+/// A duration option as written: a bare number of minutes or text with a unit.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum MinutesOrText {
+    Minutes(u64),
+    Text(String),
+}
+
+impl MinutesOrText {
+    fn to_duration(&self) -> Result<Duration, String> {
+        match self {
+            MinutesOrText::Minutes(m) => Ok(Duration::from_secs(m.saturating_mul(60))),
+            MinutesOrText::Text(text) => parse_duration(text),
+        }
+    }
+}
+
+/// Reads `90s`, `5m`, `2h` or a bare number of minutes.
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let seconds_per = match unit.trim() {
+        "" | "m" | "min" => 60,
+        "s" | "sec" => 1,
+        "h" => 3600,
+        _ => {
+            return Err(format!(
+                "must be minutes or a number with a unit (90s, 5m, 2h), got '{}'",
+                crate::context::printable(text)
+            ))
+        }
+    };
+    number
+        .parse::<u64>()
+        .map(|n| Duration::from_secs(n.saturating_mul(seconds_per)))
+        .map_err(|_| {
+            format!(
+                "must be minutes or a number with a unit (90s, 5m, 2h), got '{}'",
+                crate::context::printable(text)
+            )
+        })
+}
+
 /// The shape figment extracts; turned into [`Settings`] with checks that can name the source.
 #[derive(Debug, Deserialize)]
 struct Raw {
@@ -96,7 +142,7 @@ struct Raw {
     output: Option<PathBuf>,
     dry_run: bool,
     wait: bool,
-    timeout: u64,
+    timeout: MinutesOrText,
     wait_poll_seconds: u64,
     host: String,
     api_key: Option<String>,
@@ -210,7 +256,10 @@ impl Settings {
             output: raw.output.map(resolve),
             dry_run: raw.dry_run,
             wait: raw.wait,
-            timeout: Duration::from_secs(raw.timeout.saturating_mul(60)),
+            timeout: raw
+                .timeout
+                .to_duration()
+                .map_err(|e| ConfigError(format!("{} {e}", origin("timeout"))))?,
             wait_poll: Duration::from_secs(raw.wait_poll_seconds.max(1)),
             host: raw.host.trim_end_matches('/').to_owned(),
             api_key: secret(raw.api_key),
@@ -280,6 +329,7 @@ pub(crate) fn describe_kind(kind: Kind) -> String {
         Kind::Text => "text".to_owned(),
         Kind::Path => "a path".to_owned(),
         Kind::Number => "a whole number (for example 1234)".to_owned(),
+        Kind::Minutes => "minutes, or a number with a unit (90s, 5m, 2h)".to_owned(),
         Kind::Switch => "true or false".to_owned(),
         Kind::List => "a list of text, like [\"a\", \"b\"]".to_owned(),
         Kind::Choice(words) => format!("one of {}", words.join(", ")),
@@ -300,6 +350,10 @@ fn parse_value(spec: &OptionSpec, raw: &[String], origin: &str) -> Result<Value,
     Ok(match spec.kind {
         Kind::Text | Kind::Path | Kind::Secret => Value::from(first.to_owned()),
         Kind::Number => Value::from(first.parse::<u64>().map_err(|_| bad(first))?),
+        Kind::Minutes => {
+            parse_duration(first).map_err(|_| bad(first))?;
+            Value::from(first.to_owned())
+        }
         Kind::Switch => Value::from(match first.to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => true,
             "false" | "0" | "no" | "off" => false,

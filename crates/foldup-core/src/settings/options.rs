@@ -9,6 +9,8 @@ pub enum Kind {
     Path,
     /// A non-negative whole number.
     Number,
+    /// A duration: a whole number of minutes, or a number with a unit (`90s`, `5m`, `1h`).
+    Minutes,
     /// `true`/`false` (also `1`/`0`, `yes`/`no` in variables).
     Switch,
     /// A list; comma-separated in a variable, repeatable as a flag, an array in the file.
@@ -176,10 +178,10 @@ pub const OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         key: "timeout",
-        kind: Kind::Number,
+        kind: Kind::Minutes,
         scope: Scope::Upload,
         also_env: &[],
-        doc: "With --wait: minutes to wait for the diff before giving up.",
+        doc: "With --wait: how long to wait for the diff before giving up, in minutes (or with a unit: 90s, 2h).",
     },
     OptionSpec {
         key: "wait_poll_seconds",
@@ -296,10 +298,20 @@ pub fn find(key: &str) -> Option<&'static OptionSpec> {
 /// The README's configuration reference, rendered from [`OPTIONS`]; a test keeps the README equal
 /// to it so the docs cannot drift from the code.
 pub fn reference_markdown() -> String {
-    let mut out = String::from("| key (`foldup.toml`) | flag | variables | what it does |\n|---|---|---|---|\n");
+    let mut out = String::from(
+        "| key (`foldup.toml`) | flag | variables | what it does |\n|---|---|---|---|\n",
+    );
     for spec in OPTIONS {
-        let flag = spec.flag().map(|f| format!("`--{f}`")).unwrap_or_else(|| "—".to_owned());
-        let vars = spec.env_vars().iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ");
+        let flag = spec
+            .flag()
+            .map(|f| format!("`--{f}`"))
+            .unwrap_or_else(|| "—".to_owned());
+        let vars = spec
+            .env_vars()
+            .iter()
+            .map(|v| format!("`{v}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let key = if spec.allowed_in_file() {
             format!("`{}`", spec.key)
         } else {

@@ -161,16 +161,48 @@ fn every_option_is_documented_in_the_shipped_config_file() {
 #[test]
 fn the_readme_configuration_reference_matches_the_option_table() {
     let readme = include_str!("../../../../README.md");
-    let begin = "<!-- options:begin (generated from crates/foldup-core/src/settings/options.rs) -->\n";
+    let begin =
+        "<!-- options:begin (generated from crates/foldup-core/src/settings/options.rs) -->\n";
     let end = "<!-- options:end -->";
     let expected = options::reference_markdown();
     let actual = readme
         .split_once(begin)
         .and_then(|(_, rest)| rest.split_once(end))
         .map(|(table, _)| table);
-    assert_eq!(
-        actual,
-        Some(expected.as_str()),
+    assert!(
+        actual == Some(expected.as_str()),
         "README.md's configuration reference is out of date; run `cargo xtask docs`"
+    );
+}
+
+#[test]
+fn timeout_takes_minutes_or_a_unit() {
+    assert_eq!(
+        load(&[], None, &[]).unwrap().timeout,
+        Duration::from_secs(3600)
+    );
+    assert_eq!(
+        load(&[], None, &[("timeout", "5")]).unwrap().timeout,
+        Duration::from_secs(300)
+    );
+    assert_eq!(
+        load(&[], None, &[("timeout", "90s")]).unwrap().timeout,
+        Duration::from_secs(90)
+    );
+    assert_eq!(
+        load(&[("FOLDUP_TIMEOUT", "2h")], None, &[])
+            .unwrap()
+            .timeout,
+        Duration::from_secs(7200)
+    );
+    assert_eq!(
+        load(&[], Some("timeout = \"45s\"\n"), &[]).unwrap().timeout,
+        Duration::from_secs(45)
+    );
+    let e = load(&[], None, &[("timeout", "soon")]).unwrap_err();
+    assert!(
+        e.0.starts_with("flag --timeout must be minutes, or a number with a unit"),
+        "{}",
+        e.0
     );
 }
