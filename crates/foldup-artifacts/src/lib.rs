@@ -1,1 +1,20 @@
-//! foldup-artifacts
+//! Finds, checks and archives the dbt artifacts that foldup uploads to Datafold.
+//!
+//! [`locate_artifacts`] resolves dbt's target folder, picks the files, refuses symlinks out of the
+//! folder, and reads the manifest's metadata (never the whole manifest); [`write_archive`] streams
+//! the files as a zip archive to any writer in bounded memory.
+
+mod archive;
+mod dbt_project;
+mod error;
+mod locate;
+mod metadata;
+
+pub use archive::{
+    write_archive, ArchiveSummary, ArchiveWriter, CompressError, CompressedEntry, EntryCompressor,
+};
+pub use error::ArtifactError;
+pub use locate::{
+    locate_artifacts, ArtifactFile, ArtifactSet, LocateOptions, ManifestInfo, DEFAULT_ARTIFACTS,
+    KNOWN_MANIFEST_VERSIONS,
+};

@@ -1,0 +1,11 @@
+
+    
+    
+
+
+
+select amount
+from "shop"."main"."orders"
+where amount is null
+
+

@@ -1,0 +1,7 @@
+select
+    id as order_id,
+    customer_id,
+    ordered_at,
+    cast(ordered_at as date) as ordered_on,
+    status
+from "shop"."main_raw"."raw_orders"

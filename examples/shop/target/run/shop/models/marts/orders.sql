@@ -1,0 +1,26 @@
+
+  
+    
+    
+
+    create  table
+      "shop"."main"."orders__dbt_tmp"
+  
+    as (
+      with payments as (
+    select order_id, sum(amount) as amount
+    from "shop"."main"."stg_payments"
+    group by order_id
+)
+
+select
+    orders.order_id,
+    orders.customer_id,
+    orders.ordered_on,
+    orders.status,
+    coalesce(payments.amount, 0) as amount
+from "shop"."main"."stg_orders" as orders
+left join payments using (order_id)
+    );
+  
+  
