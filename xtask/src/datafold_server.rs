@@ -31,14 +31,19 @@ impl DatafoldServer {
             .stderr(Stdio::inherit())
             .spawn()
             .with_context(|| format!("cannot start {}", binary.display()))?;
-        let stdout = child.stdout.take().context("the test server has no stdout")?;
+        let stdout = child
+            .stdout
+            .take()
+            .context("the test server has no stdout")?;
         let mut first_line = String::new();
         BufReader::new(stdout).read_line(&mut first_line)?;
         let url = first_line.trim().to_owned();
         if !url.starts_with("http://") {
             let _ = child.kill();
             let _ = child.wait();
-            bail!("foldup-testserver printed '{url}' instead of its URL; run it by hand to see why");
+            bail!(
+                "foldup-testserver printed '{url}' instead of its URL; run it by hand to see why"
+            );
         }
         Ok(Self { child, url, record })
     }
@@ -67,7 +72,10 @@ impl DatafoldServer {
             .requests()?
             .iter()
             .filter(|r| {
-                r["path"].as_str().unwrap_or("").starts_with("/api/v1/dbt/submit_artifacts/")
+                r["path"]
+                    .as_str()
+                    .unwrap_or("")
+                    .starts_with("/api/v1/dbt/submit_artifacts/")
             })
             .map(Upload::from_record)
             .collect())
@@ -111,7 +119,10 @@ impl Upload {
             entries: record["archive"]["entries"]
                 .as_array()
                 .map(|entries| {
-                    entries.iter().filter_map(|e| e["name"].as_str().map(str::to_owned)).collect()
+                    entries
+                        .iter()
+                        .filter_map(|e| e["name"].as_str().map(str::to_owned))
+                        .collect()
                 })
                 .unwrap_or_default(),
             status: record["response_status"].as_u64(),
@@ -133,16 +144,25 @@ impl Upload {
             wrong.push(format!("commit_sha {:?} (expected {sha})", self.commit_sha));
         }
         if self.run_type.as_deref() != Some(run_type) {
-            wrong.push(format!("run_type {:?} (expected {run_type})", self.run_type));
+            wrong.push(format!(
+                "run_type {:?} (expected {run_type})",
+                self.run_type
+            ));
         }
         if !self.entries.iter().any(|e| e == "manifest.json") {
-            wrong.push(format!("the archive has no manifest.json (entries: {:?})", self.entries));
+            wrong.push(format!(
+                "the archive has no manifest.json (entries: {:?})",
+                self.entries
+            ));
         }
         if self.status != Some(200) {
             wrong.push(format!("the server answered {:?}", self.status));
         }
         if !wrong.is_empty() {
-            bail!("{what}: the test server received a wrong upload: {}", wrong.join("; "));
+            bail!(
+                "{what}: the test server received a wrong upload: {}",
+                wrong.join("; ")
+            );
         }
         eprintln!("    ok: {what}: server received commit_sha={sha} run_type={run_type}");
         Ok(())

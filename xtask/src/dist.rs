@@ -92,7 +92,12 @@ fn report(dist: &Dist) -> Result<()> {
 pub fn fresh() -> Result<Dist> {
     let version = workspace_version()?;
     let dist = Dist::at(&version);
-    let outputs = [&dist.binary, &dist.archive, &dist.checksum, &dist.install_script];
+    let outputs = [
+        &dist.binary,
+        &dist.archive,
+        &dist.checksum,
+        &dist.install_script,
+    ];
     let oldest_output = outputs
         .iter()
         .map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
@@ -116,7 +121,9 @@ fn newest_source() -> Result<SystemTime> {
         .map(|p| root.join(p))
         .collect();
     while let Some(path) = pending.pop() {
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        let Ok(meta) = fs::symlink_metadata(&path) else {
+            continue;
+        };
         if meta.is_dir() {
             for entry in fs::read_dir(&path)? {
                 pending.push(entry?.path());
@@ -156,7 +163,10 @@ pub fn debug_binary(name: &str) -> Result<PathBuf> {
         crate::test::run_step("build", "cargo", &["build", "--workspace", "--bins"])?;
     }
     if !path.is_file() {
-        bail!("{} is missing after cargo build; does the workspace still build a {name} binary?", path.display());
+        bail!(
+            "{} is missing after cargo build; does the workspace still build a {name} binary?",
+            path.display()
+        );
     }
     Ok(path)
 }
@@ -167,7 +177,16 @@ pub fn build() -> Result<Dist> {
     let version = workspace_version()?;
     let mut cargo = Command::new("cargo");
     cargo
-        .args(["build", "--release", "--target", TARGET, "-p", "foldup", "--bin", "foldup"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "-p",
+            "foldup",
+            "--bin",
+            "foldup",
+        ])
         .args(["--config", "profile.release.strip=true"])
         .current_dir(crate::repo_root());
     let cc_var = format!("CC_{}", TARGET.replace('-', "_"));
@@ -178,7 +197,9 @@ pub fn build() -> Result<Dist> {
         }
         cargo.env(&cc_var, "musl-gcc");
     }
-    eprintln!("\n==> dist: cargo build --release --target {TARGET} -p foldup (LTO: this takes minutes)");
+    eprintln!(
+        "\n==> dist: cargo build --release --target {TARGET} -p foldup (LTO: this takes minutes)"
+    );
     let status = cargo.status().context("cannot run cargo")?;
     if !status.success() {
         bail!("the release build for {TARGET} failed; see cargo's output above");
@@ -190,7 +211,11 @@ pub fn build() -> Result<Dist> {
     fs::create_dir_all(dist_dir())?;
     write_archive(&dist)?;
     let digest = sha256_file(&dist.archive)?;
-    let archive_name = dist.archive.file_name().and_then(|n| n.to_str()).context("archive name")?;
+    let archive_name = dist
+        .archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("archive name")?;
     fs::write(&dist.checksum, format!("{digest}  {archive_name}\n"))?;
     fs::copy(crate::repo_root().join("install.sh"), &dist.install_script)?;
     Ok(dist)
@@ -201,11 +226,16 @@ fn ensure_musl_target() -> Result<()> {
         .args(["target", "list", "--installed"])
         .output()
         .context("rustup is not installed; the static build needs `rustup target add x86_64-unknown-linux-musl`")?;
-    if String::from_utf8_lossy(&installed.stdout).lines().any(|l| l.trim() == TARGET) {
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == TARGET)
+    {
         return Ok(());
     }
     eprintln!("==> dist: rustup target add {TARGET}");
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status()?;
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status()?;
     if !status.success() {
         bail!("rustup could not install the {TARGET} target, which the static binary needs; run `rustup target add {TARGET}` by hand and fix what it reports");
     }
@@ -224,7 +254,9 @@ fn write_archive(dist: &Dist) -> Result<()> {
     let file = fs::File::create(&dist.archive)?;
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
     let mut tar = tar::Builder::new(gz);
-    let mtime = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?.as_secs();
+    let mtime = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)?
+        .as_secs();
     let mut add = |path: &Path, name: &str, mode: u32| -> Result<()> {
         let bytes = fs::read(path)?;
         let mut header = tar::Header::new_gnu();
@@ -246,7 +278,10 @@ fn write_archive(dist: &Dist) -> Result<()> {
 
 fn sha256_file(path: &Path) -> Result<String> {
     let bytes = fs::read(path)?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Runs `program` with exactly `env` (nothing inherited) and returns its output.
@@ -287,7 +322,11 @@ pub fn verify(dist: &Dist) -> Result<()> {
     eprintln!("    ok: binary size {:.2} MB (< 10 MB)", size as f64 / 1e6);
 
     // `file` says static and stripped.
-    let file = Command::new("file").arg("-b").arg(&dist.binary).output().context("cannot run `file`; install it (apt-get install file)")?;
+    let file = Command::new("file")
+        .arg("-b")
+        .arg(&dist.binary)
+        .output()
+        .context("cannot run `file`; install it (apt-get install file)")?;
     let kind = String::from_utf8_lossy(&file.stdout).to_string();
     let is_static = kind.contains("statically linked") || kind.contains("static-pie linked");
     if !is_static || kind.contains("dynamically linked") || kind.contains("interpreter") {
@@ -304,14 +343,26 @@ pub fn verify(dist: &Dist) -> Result<()> {
     let version = run_clean(&dist.binary, &["--version"], &[], &empty)?;
     let version_text = String::from_utf8_lossy(&version.stdout).trim().to_owned();
     if !version.status.success() || version_text != format!("foldup {}", dist.version) {
-        bail!("`env -i foldup --version` should print 'foldup {}': {}", dist.version, describe(&version));
+        bail!(
+            "`env -i foldup --version` should print 'foldup {}': {}",
+            dist.version,
+            describe(&version)
+        );
     }
     eprintln!("    ok: env -i foldup --version: {version_text}");
     let env_json = run_clean(&dist.binary, &["env", "--json"], &[], &empty)?;
-    let parsed: serde_json::Value = serde_json::from_slice(&env_json.stdout)
-        .with_context(|| format!("`env -i foldup env --json` printed no JSON: {}", describe(&env_json)))?;
+    let parsed: serde_json::Value =
+        serde_json::from_slice(&env_json.stdout).with_context(|| {
+            format!(
+                "`env -i foldup env --json` printed no JSON: {}",
+                describe(&env_json)
+            )
+        })?;
     if !env_json.status.success() || parsed["provider"] != "local" {
-        bail!("`env -i foldup env --json` should succeed and name the local provider: {}", describe(&env_json));
+        bail!(
+            "`env -i foldup env --json` should succeed and name the local provider: {}",
+            describe(&env_json)
+        );
     }
     eprintln!("    ok: env -i foldup env --json: provider local");
 
@@ -319,18 +370,40 @@ pub fn verify(dist: &Dist) -> Result<()> {
     let server = DatafoldServer::start(&scratch)?;
     let sha = "0123456789abcdef0123456789abcdef01234567";
     let target_folder = crate::repo_root().join("examples/shop/target");
-    let target_folder = target_folder.to_str().context("repository path is not UTF-8")?;
+    let target_folder = target_folder
+        .to_str()
+        .context("repository path is not UTF-8")?;
     let config_id = datafold_server::CI_CONFIG_ID.to_string();
     let upload = run_clean(
         &dist.binary,
-        &["upload", "--ci-config-id", &config_id, "--run-type", "production", "--commit-sha", sha, "--target-folder", target_folder],
-        &[("DATAFOLD_API_KEY", datafold_server::API_KEY), ("DATAFOLD_HOST", server.url())],
+        &[
+            "upload",
+            "--ci-config-id",
+            &config_id,
+            "--run-type",
+            "production",
+            "--commit-sha",
+            sha,
+            "--target-folder",
+            target_folder,
+        ],
+        &[
+            ("DATAFOLD_API_KEY", datafold_server::API_KEY),
+            ("DATAFOLD_HOST", server.url()),
+        ],
         &empty,
     )?;
     if !upload.status.success() {
-        bail!("`env -i foldup upload` to the test server failed: {}", describe(&upload));
+        bail!(
+            "`env -i foldup upload` to the test server failed: {}",
+            describe(&upload)
+        );
     }
-    datafold_server::single_new_upload(&server, 0, "env -i foldup upload")?.expect("env -i foldup upload", sha, "production")?;
+    datafold_server::single_new_upload(&server, 0, "env -i foldup upload")?.expect(
+        "env -i foldup upload",
+        sha,
+        "production",
+    )?;
     drop(server);
 
     verify_install_script(dist, &scratch)
@@ -343,7 +416,10 @@ fn verify_install_script(dist: &Dist, scratch: &Path) -> Result<()> {
     let path = std::env::var("PATH").unwrap_or_default();
     let home = scratch.join("home");
     fs::create_dir_all(&home)?;
-    let home = home.to_str().context("scratch path is not UTF-8")?.to_owned();
+    let home = home
+        .to_str()
+        .context("scratch path is not UTF-8")?
+        .to_owned();
     let binary = fs::read(&dist.binary)?;
 
     // A good mirror: installs the very binary, by variable and by flag.
@@ -363,36 +439,76 @@ fn verify_install_script(dist: &Dist, scratch: &Path) -> Result<()> {
         ],
         scratch,
     )?;
-    if !out.status.success() || fs::read(dir_by_var.join("foldup")).ok().as_deref() != Some(binary.as_slice()) {
-        bail!("install.sh (settings by variable) did not install the dist binary: {}", describe(&out));
+    if !out.status.success()
+        || fs::read(dir_by_var.join("foldup")).ok().as_deref() != Some(binary.as_slice())
+    {
+        bail!(
+            "install.sh (settings by variable) did not install the dist binary: {}",
+            describe(&out)
+        );
     }
     eprintln!("    ok: install.sh installed foldup from a local mirror (FOLDUP_* variables)");
     let dir_by_flag = scratch.join("bin-by-flag");
     let version_flag = format!("v{}", dist.version);
     let out = run_clean(
         shell,
-        &[script, "--version", &version_flag, "--dir", dir_by_flag.to_str().context("path")?, "--base-url", mirror.url()],
+        &[
+            script,
+            "--version",
+            &version_flag,
+            "--dir",
+            dir_by_flag.to_str().context("path")?,
+            "--base-url",
+            mirror.url(),
+        ],
         &[("PATH", &path), ("HOME", &home)],
         scratch,
     )?;
-    if !out.status.success() || fs::read(dir_by_flag.join("foldup")).ok().as_deref() != Some(binary.as_slice()) {
-        bail!("install.sh (settings by flag) did not install the dist binary: {}", describe(&out));
+    if !out.status.success()
+        || fs::read(dir_by_flag.join("foldup")).ok().as_deref() != Some(binary.as_slice())
+    {
+        bail!(
+            "install.sh (settings by flag) did not install the dist binary: {}",
+            describe(&out)
+        );
     }
-    let installed = Command::new(dir_by_flag.join("foldup")).arg("--version").output()?;
+    let installed = Command::new(dir_by_flag.join("foldup"))
+        .arg("--version")
+        .output()?;
     if !String::from_utf8_lossy(&installed.stdout).contains(&dist.version) {
-        bail!("the installed foldup does not report version {}", dist.version);
+        bail!(
+            "the installed foldup does not report version {}",
+            dist.version
+        );
     }
-    eprintln!("    ok: install.sh installed foldup from a local mirror (--version v…, --dir, --base-url)");
+    eprintln!(
+        "    ok: install.sh installed foldup from a local mirror (--version v…, --dir, --base-url)"
+    );
 
     // An unknown version: a clear refusal.
     let dir_missing = scratch.join("bin-missing-version");
     let out = run_clean(
         shell,
-        &[script, "--version", "99.0.0", "--dir", dir_missing.to_str().context("path")?],
-        &[("PATH", &path), ("HOME", &home), ("FOLDUP_INSTALL_BASE_URL", mirror.url())],
+        &[
+            script,
+            "--version",
+            "99.0.0",
+            "--dir",
+            dir_missing.to_str().context("path")?,
+        ],
+        &[
+            ("PATH", &path),
+            ("HOME", &home),
+            ("FOLDUP_INSTALL_BASE_URL", mirror.url()),
+        ],
         scratch,
     )?;
-    expect_refusal(&out, &dir_missing, "could not download", "an unknown version")?;
+    expect_refusal(
+        &out,
+        &dir_missing,
+        "could not download",
+        "an unknown version",
+    )?;
     drop(mirror);
 
     // A tampered archive next to the original checksum: refused, nothing installed.
@@ -408,37 +524,65 @@ fn verify_install_script(dist: &Dist, scratch: &Path) -> Result<()> {
     let out = run_clean(
         shell,
         &[script, "--dir", dir_tampered.to_str().context("path")?],
-        &[("PATH", &path), ("HOME", &home), ("FOLDUP_INSTALL_BASE_URL", mirror.url()), ("FOLDUP_VERSION", &dist.version)],
+        &[
+            ("PATH", &path),
+            ("HOME", &home),
+            ("FOLDUP_INSTALL_BASE_URL", mirror.url()),
+            ("FOLDUP_VERSION", &dist.version),
+        ],
         scratch,
     )?;
-    expect_refusal(&out, &dir_tampered, "checksum mismatch", "a tampered archive")?;
+    expect_refusal(
+        &out,
+        &dir_tampered,
+        "checksum mismatch",
+        "a tampered archive",
+    )?;
     drop(mirror);
 
     // A platform without a prebuilt binary: a clear refusal before any download.
     let fake_bin = scratch.join("fake-uname");
     fs::create_dir_all(&fake_bin)?;
     let uname = fake_bin.join("uname");
-    fs::write(&uname, "#!/bin/sh\ncase \"$1\" in -s) echo Darwin ;; -m) echo arm64 ;; esac\n")?;
+    fs::write(
+        &uname,
+        "#!/bin/sh\ncase \"$1\" in -s) echo Darwin ;; -m) echo arm64 ;; esac\n",
+    )?;
     make_executable(&uname)?;
     let fake_path = format!("{}:{path}", fake_bin.display());
     let dir_platform = scratch.join("bin-platform");
     let out = run_clean(
         shell,
         &[script, "--dir", dir_platform.to_str().context("path")?],
-        &[("PATH", &fake_path), ("HOME", &home), ("FOLDUP_INSTALL_BASE_URL", "http://127.0.0.1:9")],
+        &[
+            ("PATH", &fake_path),
+            ("HOME", &home),
+            ("FOLDUP_INSTALL_BASE_URL", "http://127.0.0.1:9"),
+        ],
         scratch,
     )?;
-    expect_refusal(&out, &dir_platform, "no prebuilt foldup for Darwin/arm64", "an unsupported platform")?;
+    expect_refusal(
+        &out,
+        &dir_platform,
+        "no prebuilt foldup for Darwin/arm64",
+        "an unsupported platform",
+    )?;
     Ok(())
 }
 
 fn expect_refusal(out: &Output, dir: &Path, message: &str, case: &str) -> Result<()> {
     let stderr = String::from_utf8_lossy(&out.stderr);
     if out.status.success() || !stderr.contains(message) {
-        bail!("install.sh should refuse {case} saying '{message}': {}", describe(out));
+        bail!(
+            "install.sh should refuse {case} saying '{message}': {}",
+            describe(out)
+        );
     }
     if dir.join("foldup").exists() {
-        bail!("install.sh refused {case} but still installed {}", dir.join("foldup").display());
+        bail!(
+            "install.sh refused {case} but still installed {}",
+            dir.join("foldup").display()
+        );
     }
     let sentence = stderr.lines().last().unwrap_or("").trim();
     eprintln!("    ok: install.sh refuses {case}: {sentence}");

@@ -42,9 +42,27 @@ const BUILT_IN_STEPS: [&str; 13] = [
     "deploy",
 ];
 /// Keys a workflow job entry may carry besides the job's own parameters.
-const WORKFLOW_JOB_KEYS: [&str; 10] =
-    ["name", "requires", "context", "filters", "matrix", "type", "pre-steps", "post-steps", "serial-group", "override-with"];
-const PARAMETER_TYPES: [&str; 7] = ["string", "boolean", "integer", "enum", "executor", "steps", "env_var_name"];
+const WORKFLOW_JOB_KEYS: [&str; 10] = [
+    "name",
+    "requires",
+    "context",
+    "filters",
+    "matrix",
+    "type",
+    "pre-steps",
+    "post-steps",
+    "serial-group",
+    "override-with",
+];
+const PARAMETER_TYPES: [&str; 7] = [
+    "string",
+    "boolean",
+    "integer",
+    "enum",
+    "executor",
+    "steps",
+    "env_var_name",
+];
 
 fn src_dir() -> PathBuf {
     crate::repo_root().join("orb/src")
@@ -57,7 +75,11 @@ fn packed_path() -> PathBuf {
 pub fn run(_args: &[String]) -> Result<()> {
     eprintln!("\n==> orb: pack orb/src into target/orb/orb.yml and validate it");
     let packed = pack_and_check()?;
-    eprintln!("    packed: {} ({} bytes)", relative(&packed_path()), packed.len());
+    eprintln!(
+        "    packed: {} ({} bytes)",
+        relative(&packed_path()),
+        packed.len()
+    );
     Ok(())
 }
 
@@ -84,14 +106,23 @@ fn pack_and_check() -> Result<String> {
     check_structure(&orb, &mut problems)?;
     check_examples(&orb, &mut problems)?;
     if !problems.is_empty() {
-        bail!("the orb has {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "));
+        bail!(
+            "the orb has {} problem(s):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        );
     }
-    eprintln!("    ok: structure: parameters, includes, commands, jobs, executors and examples agree");
+    eprintln!(
+        "    ok: structure: parameters, includes, commands, jobs, executors and examples agree"
+    );
 
     validators::check_schema("vendor.circle-ci", &[&out])?;
     let examples_dir = crate::repo_root().join("examples/ci/circleci");
     let examples: Vec<PathBuf> = yaml_files(&examples_dir)?;
-    validators::check_schema("vendor.circle-ci", &examples.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    validators::check_schema(
+        "vendor.circle-ci",
+        &examples.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    )?;
     validators::shellcheck("sh", &[&src.join("scripts/install.sh")])?;
     validators::shellcheck("bash", &[&src.join("scripts/upload.sh")])?;
     Ok(packed)
@@ -109,7 +140,10 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
 
 /// `circleci orb pack`: `@orb.yml`, then each section's files as `section: name: <file>`.
 /// Returns the text and, per element (`commands.upload`), its text after includes.
-fn pack(src: &Path, used_scripts: &mut BTreeSet<String>) -> Result<(String, BTreeMap<String, String>)> {
+fn pack(
+    src: &Path,
+    used_scripts: &mut BTreeSet<String>,
+) -> Result<(String, BTreeMap<String, String>)> {
     let head = fs::read_to_string(src.join("@orb.yml")).context("orb/src/@orb.yml is missing")?;
     let mut out = format!("{}\n", head.trim_end());
     let mut texts = BTreeMap::new();
@@ -124,7 +158,10 @@ fn pack(src: &Path, used_scripts: &mut BTreeSet<String>) -> Result<(String, BTre
         }
         out.push_str(&format!("\n{section}:\n"));
         for file in files {
-            let name = file.file_stem().and_then(|s| s.to_str()).context("a file name is not UTF-8")?;
+            let name = file
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .context("a file name is not UTF-8")?;
             let text = fs::read_to_string(&file)?;
             let resolved = resolve_includes(&text, src, &relative(&file), used_scripts)?;
             out.push_str(&format!("  {name}:\n"));
@@ -142,7 +179,12 @@ fn pack(src: &Path, used_scripts: &mut BTreeSet<String>) -> Result<(String, BTre
 }
 
 /// Replaces `key: << include(path) >>` by `key: |` and the file's lines, as CircleCI does.
-fn resolve_includes(text: &str, src: &Path, file: &str, used: &mut BTreeSet<String>) -> Result<String> {
+fn resolve_includes(
+    text: &str,
+    src: &Path,
+    file: &str,
+    used: &mut BTreeSet<String>,
+) -> Result<String> {
     let mut out = String::new();
     for (number, line) in text.lines().enumerate() {
         let Some(start) = line.find("<< include(") else {
@@ -151,7 +193,12 @@ fn resolve_includes(text: &str, src: &Path, file: &str, used: &mut BTreeSet<Stri
             continue;
         };
         let rest = &line[start + "<< include(".len()..];
-        let end = rest.find(") >>").with_context(|| format!("{file}:{}: an include must read << include(path) >>", number + 1))?;
+        let end = rest.find(") >>").with_context(|| {
+            format!(
+                "{file}:{}: an include must read << include(path) >>",
+                number + 1
+            )
+        })?;
         let path = rest[..end].trim();
         let before = &line[..start];
         let after = rest[end + ") >>".len()..].trim();
@@ -159,8 +206,12 @@ fn resolve_includes(text: &str, src: &Path, file: &str, used: &mut BTreeSet<Stri
             bail!("{file}:{}: an include must be the whole value of a key (`command: << include({path}) >>`)", number + 1);
         }
         let included = src.join(path);
-        let content = fs::read_to_string(&included)
-            .with_context(|| format!("{file}:{}: the include {path} does not resolve (no orb/src/{path})", number + 1))?;
+        let content = fs::read_to_string(&included).with_context(|| {
+            format!(
+                "{file}:{}: the include {path} does not resolve (no orb/src/{path})",
+                number + 1
+            )
+        })?;
         used.insert(path.to_owned());
         let indent = line.len() - line.trim_start().len() + 2;
         out.push_str(before.trim_end());
@@ -182,9 +233,14 @@ fn check_scripts(src: &Path, used: &BTreeSet<String>, problems: &mut Vec<String>
     let scripts = src.join("scripts");
     for entry in fs::read_dir(&scripts)? {
         let path = entry?.path();
-        let name = format!("scripts/{}", path.file_name().and_then(|n| n.to_str()).unwrap_or(""));
+        let name = format!(
+            "scripts/{}",
+            path.file_name().and_then(|n| n.to_str()).unwrap_or("")
+        );
         if !used.contains(&name) {
-            problems.push(format!("orb/src/{name} is included by no command or job; include it or delete it"));
+            problems.push(format!(
+                "orb/src/{name} is included by no command or job; include it or delete it"
+            ));
         }
         if fs::read_to_string(&path)?.contains("<<") {
             problems.push(format!("orb/src/{name} contains `<<`, which CircleCI would read as config syntax; pass values as environment variables instead"));
@@ -230,13 +286,19 @@ fn check_parameter_references(key: &str, text: &str, orb: &Value, problems: &mut
         .unwrap_or_default();
     let (used, other) = parameter_references(text);
     for missing in used.difference(&declared) {
-        problems.push(format!("{key} uses << parameters.{missing} >> but declares no parameter {missing}"));
+        problems.push(format!(
+            "{key} uses << parameters.{missing} >> but declares no parameter {missing}"
+        ));
     }
     for unused in declared.difference(&used) {
-        problems.push(format!("{key} declares the parameter {unused} but never uses it"));
+        problems.push(format!(
+            "{key} declares the parameter {unused} but never uses it"
+        ));
     }
     for syntax in other {
-        problems.push(format!("{key} has {syntax}, which is neither a parameter nor a pipeline value"));
+        problems.push(format!(
+            "{key} has {syntax}, which is neither a parameter nor a pipeline value"
+        ));
     }
 }
 
@@ -244,7 +306,10 @@ fn check_structure(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
     if orb["version"].as_f64() != Some(2.1) {
         problems.push("@orb.yml must say version: 2.1".to_owned());
     }
-    if orb["description"].as_str().is_none_or(|d| d.trim().is_empty()) {
+    if orb["description"]
+        .as_str()
+        .is_none_or(|d| d.trim().is_empty())
+    {
         problems.push("@orb.yml needs a description".to_owned());
     }
     let version = crate::dist::workspace_version()?;
@@ -255,7 +320,10 @@ fn check_structure(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
         };
         for (name, element) in elements {
             let key = format!("{section}.{name}");
-            if element["description"].as_str().is_none_or(|d| d.trim().is_empty()) {
+            if element["description"]
+                .as_str()
+                .is_none_or(|d| d.trim().is_empty())
+            {
                 problems.push(format!("{key} needs a description"));
             }
             check_parameter_declarations(&key, &element["parameters"], problems);
@@ -282,16 +350,27 @@ fn check_structure(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
                     Value::String(s) => (s.clone(), Map::new()),
                     Value::Object(map) => {
                         let mut args = map.clone();
-                        let name = args.remove("name").and_then(|n| n.as_str().map(str::to_owned)).unwrap_or_default();
+                        let name = args
+                            .remove("name")
+                            .and_then(|n| n.as_str().map(str::to_owned))
+                            .unwrap_or_default();
                         (name, args)
                     }
                     _ => (String::new(), Map::new()),
                 };
                 let Some(declared) = orb["executors"].get(&executor_name) else {
-                    problems.push(format!("{key} uses the executor '{executor_name}', which the orb does not define"));
+                    problems.push(format!(
+                        "{key} uses the executor '{executor_name}', which the orb does not define"
+                    ));
                     continue;
                 };
-                check_arguments(&key, &format!("executors.{executor_name}"), &declared["parameters"], &args, problems);
+                check_arguments(
+                    &key,
+                    &format!("executors.{executor_name}"),
+                    &declared["parameters"],
+                    &args,
+                    problems,
+                );
             }
         }
     }
@@ -302,9 +381,14 @@ fn check_parameter_declarations(key: &str, parameters: &Value, problems: &mut Ve
     for (name, spec) in parameters.as_object().into_iter().flatten() {
         let kind = spec["type"].as_str().unwrap_or("");
         if !PARAMETER_TYPES.contains(&kind) {
-            problems.push(format!("{key}: parameter {name} has no valid type ({kind:?})"));
+            problems.push(format!(
+                "{key}: parameter {name} has no valid type ({kind:?})"
+            ));
         }
-        if spec["description"].as_str().is_none_or(|d| d.trim().is_empty()) {
+        if spec["description"]
+            .as_str()
+            .is_none_or(|d| d.trim().is_empty())
+        {
             problems.push(format!("{key}: parameter {name} needs a description"));
         }
         let default = &spec["default"];
@@ -313,11 +397,15 @@ fn check_parameter_declarations(key: &str, parameters: &Value, problems: &mut Ve
             ("string" | "env_var_name", Value::String(_)) => true,
             ("boolean", Value::Bool(_)) => true,
             ("integer", Value::Number(n)) => n.is_i64() || n.is_u64(),
-            ("enum", Value::String(s)) => spec["enum"].as_array().is_some_and(|e| e.iter().any(|v| v == s)),
+            ("enum", Value::String(s)) => spec["enum"]
+                .as_array()
+                .is_some_and(|e| e.iter().any(|v| v == s)),
             _ => false,
         };
         if !fits {
-            problems.push(format!("{key}: parameter {name}'s default {default} is not a {kind}"));
+            problems.push(format!(
+                "{key}: parameter {name}'s default {default} is not a {kind}"
+            ));
         }
     }
 }
@@ -331,7 +419,12 @@ fn check_steps(key: &str, steps: &Value, orb: &Value, problems: &mut Vec<String>
     for step in steps {
         let (name, args) = step_name_and_args(step);
         if name == "when" || name == "unless" {
-            check_steps(key, &args.get("steps").cloned().unwrap_or(Value::Null), orb, problems);
+            check_steps(
+                key,
+                &args.get("steps").cloned().unwrap_or(Value::Null),
+                orb,
+                problems,
+            );
             continue;
         }
         if BUILT_IN_STEPS.contains(&name.as_str()) {
@@ -355,16 +448,26 @@ fn step_name_and_args(step: &Value) -> (String, Map<String, Value>) {
     }
 }
 
-fn check_arguments(key: &str, target: &str, declared: &Value, args: &Map<String, Value>, problems: &mut Vec<String>) {
+fn check_arguments(
+    key: &str,
+    target: &str,
+    declared: &Value,
+    args: &Map<String, Value>,
+    problems: &mut Vec<String>,
+) {
     let declared = declared.as_object().cloned().unwrap_or_default();
     for arg in args.keys() {
         if !declared.contains_key(arg) {
-            problems.push(format!("{key} passes '{arg}' to {target}, which has no such parameter"));
+            problems.push(format!(
+                "{key} passes '{arg}' to {target}, which has no such parameter"
+            ));
         }
     }
     for (name, spec) in &declared {
         if spec.get("default").is_none() && !args.contains_key(name) {
-            problems.push(format!("{key} does not pass the required parameter '{name}' to {target}"));
+            problems.push(format!(
+                "{key} does not pass the required parameter '{name}' to {target}"
+            ));
         }
     }
 }
@@ -380,7 +483,10 @@ fn check_examples(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
     }
     for (name, example) in &examples {
         let key = format!("examples.{name}");
-        if example["description"].as_str().is_none_or(|d| d.trim().is_empty()) {
+        if example["description"]
+            .as_str()
+            .is_none_or(|d| d.trim().is_empty())
+        {
             problems.push(format!("{key} needs a description"));
         }
         let usage = &example["usage"];
@@ -388,8 +494,14 @@ fn check_examples(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
         let twin = crate::repo_root().join(format!("examples/ci/circleci/{name}.yml"));
         match validators::load_yaml(&twin) {
             Ok(config) if &config == usage => {}
-            Ok(_) => problems.push(format!("{key}'s usage differs from {}; make them the same config", relative(&twin))),
-            Err(e) => problems.push(format!("{key} has no readable twin {}: {e:#}", relative(&twin))),
+            Ok(_) => problems.push(format!(
+                "{key}'s usage differs from {}; make them the same config",
+                relative(&twin)
+            )),
+            Err(e) => problems.push(format!(
+                "{key} has no readable twin {}: {e:#}",
+                relative(&twin)
+            )),
         }
     }
     for file in yaml_files(&crate::repo_root().join("examples/ci/circleci"))? {
@@ -397,22 +509,38 @@ fn check_examples(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
         check_config_uses_orb(&relative(&file), &config, orb, &version, problems);
         let stem = file.file_stem().and_then(|s| s.to_str()).unwrap_or("");
         if !examples.contains_key(stem) {
-            problems.push(format!("{} has no orb example orb/src/examples/{stem}.yml", relative(&file)));
+            problems.push(format!(
+                "{} has no orb example orb/src/examples/{stem}.yml",
+                relative(&file)
+            ));
         }
     }
     Ok(())
 }
 
-fn check_config_uses_orb(key: &str, config: &Value, orb: &Value, version: &str, problems: &mut Vec<String>) {
+fn check_config_uses_orb(
+    key: &str,
+    config: &Value,
+    orb: &Value,
+    version: &str,
+    problems: &mut Vec<String>,
+) {
     let wanted = format!("foldup/foldup@{version}");
     let Some(alias) = config["orbs"].as_object().and_then(|orbs| {
-        orbs.iter().find(|(_, v)| v.as_str().is_some_and(|s| s.starts_with("foldup/foldup@"))).map(|(k, v)| (k.clone(), v.clone()))
+        orbs.iter()
+            .find(|(_, v)| v.as_str().is_some_and(|s| s.starts_with("foldup/foldup@")))
+            .map(|(k, v)| (k.clone(), v.clone()))
     }) else {
-        problems.push(format!("{key} does not import the orb (orbs: foldup: {wanted})"));
+        problems.push(format!(
+            "{key} does not import the orb (orbs: foldup: {wanted})"
+        ));
         return;
     };
     if alias.1 != wanted {
-        problems.push(format!("{key} imports {} but the workspace is at {wanted}", alias.1));
+        problems.push(format!(
+            "{key} imports {} but the workspace is at {wanted}",
+            alias.1
+        ));
     }
     let prefix = format!("{}/", alias.0);
     let mut uses = 0;
@@ -422,8 +550,16 @@ fn check_config_uses_orb(key: &str, config: &Value, orb: &Value, version: &str, 
             if let Some(command) = name.strip_prefix(&prefix) {
                 uses += 1;
                 match orb["commands"].get(command) {
-                    Some(c) => check_arguments(&format!("{key} jobs.{job_name}"), &format!("commands.{command}"), &c["parameters"], &args, problems),
-                    None => problems.push(format!("{key} jobs.{job_name} runs {name}, which the orb does not define")),
+                    Some(c) => check_arguments(
+                        &format!("{key} jobs.{job_name}"),
+                        &format!("commands.{command}"),
+                        &c["parameters"],
+                        &args,
+                        problems,
+                    ),
+                    None => problems.push(format!(
+                        "{key} jobs.{job_name} runs {name}, which the orb does not define"
+                    )),
                 }
             }
         }
@@ -442,7 +578,9 @@ fn check_config_uses_orb(key: &str, config: &Value, orb: &Value, version: &str, 
         }
     }
     if uses == 0 {
-        problems.push(format!("{key} imports the orb but uses none of its commands or jobs"));
+        problems.push(format!(
+            "{key} imports the orb but uses none of its commands or jobs"
+        ));
     }
 }
 
@@ -457,7 +595,11 @@ struct RunStep {
 }
 
 /// The parameters' values: the declared defaults, overridden by the arguments.
-fn parameter_values(key: &str, declared: &Value, args: &Map<String, Value>) -> Result<Map<String, Value>> {
+fn parameter_values(
+    key: &str,
+    declared: &Value,
+    args: &Map<String, Value>,
+) -> Result<Map<String, Value>> {
     let mut values = Map::new();
     for (name, spec) in declared.as_object().into_iter().flatten() {
         match args.get(name).or_else(|| spec.get("default")) {
@@ -488,9 +630,15 @@ fn render(value: &Value, params: &Map<String, Value>) -> Result<Value> {
     Ok(match value {
         Value::String(text) => {
             let trimmed = text.trim();
-            if let Some(name) = trimmed.strip_prefix("<< parameters.").and_then(|r| r.strip_suffix(">>")) {
+            if let Some(name) = trimmed
+                .strip_prefix("<< parameters.")
+                .and_then(|r| r.strip_suffix(">>"))
+            {
                 if trimmed.matches("<<").count() == 1 {
-                    return params.get(name.trim()).cloned().with_context(|| format!("no parameter {}", name.trim()));
+                    return params
+                        .get(name.trim())
+                        .cloned()
+                        .with_context(|| format!("no parameter {}", name.trim()));
                 }
             }
             let mut out = String::new();
@@ -498,15 +646,26 @@ fn render(value: &Value, params: &Map<String, Value>) -> Result<Value> {
             while let Some(start) = rest.find("<< parameters.") {
                 out.push_str(&rest[..start]);
                 let after = &rest[start + "<< parameters.".len()..];
-                let end = after.find(">>").context("an unterminated << parameters. >>")?;
+                let end = after
+                    .find(">>")
+                    .context("an unterminated << parameters. >>")?;
                 let name = after[..end].trim();
-                out.push_str(&scalar_text(params.get(name).with_context(|| format!("no parameter {name}"))?));
+                out.push_str(&scalar_text(
+                    params
+                        .get(name)
+                        .with_context(|| format!("no parameter {name}"))?,
+                ));
                 rest = &after[end + 2..];
             }
             out.push_str(rest);
             Value::String(out)
         }
-        Value::Array(items) => Value::Array(items.iter().map(|i| render(i, params)).collect::<Result<_>>()?),
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|i| render(i, params))
+                .collect::<Result<_>>()?,
+        ),
         Value::Object(map) => {
             let mut out = Map::new();
             for (k, v) in map {
@@ -529,18 +688,34 @@ fn truthy(value: &Value) -> bool {
 }
 
 /// Expands steps (already rendered for their element) into `run` steps.
-fn expand_steps(orb: &Value, steps: &Value, out: &mut Vec<RunStep>, skipped: &mut Vec<String>) -> Result<()> {
+fn expand_steps(
+    orb: &Value,
+    steps: &Value,
+    out: &mut Vec<RunStep>,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
     for step in steps.as_array().context("steps must be a list")? {
         let (name, args) = step_name_and_args(step);
         match name.as_str() {
             "run" => {
-                let command = args.get("command").map(scalar_text).context("a run step without a command")?;
+                let command = args
+                    .get("command")
+                    .map(scalar_text)
+                    .context("a run step without a command")?;
                 let environment = args
                     .get("environment")
                     .and_then(Value::as_object)
-                    .map(|env| env.iter().map(|(k, v)| (k.clone(), scalar_text(v))).collect())
+                    .map(|env| {
+                        env.iter()
+                            .map(|(k, v)| (k.clone(), scalar_text(v)))
+                            .collect()
+                    })
                     .unwrap_or_default();
-                out.push(RunStep { name: args.get("name").map(scalar_text).unwrap_or_default(), environment, command });
+                out.push(RunStep {
+                    name: args.get("name").map(scalar_text).unwrap_or_default(),
+                    environment,
+                    command,
+                });
             }
             "when" | "unless" => {
                 let condition = truthy(args.get("condition").unwrap_or(&Value::Null));
@@ -554,7 +729,11 @@ fn expand_steps(orb: &Value, steps: &Value, out: &mut Vec<RunStep>, skipped: &mu
                 if declared.is_null() {
                     bail!("no command {command}");
                 }
-                let params = parameter_values(&format!("commands.{command}"), &declared["parameters"], &args)?;
+                let params = parameter_values(
+                    &format!("commands.{command}"),
+                    &declared["parameters"],
+                    &args,
+                )?;
                 expand_steps(orb, &render(&declared["steps"], &params)?, out, skipped)?;
             }
         }
@@ -563,18 +742,32 @@ fn expand_steps(orb: &Value, steps: &Value, out: &mut Vec<RunStep>, skipped: &mu
 }
 
 /// The run steps of a job invoked with `args`.
-fn expand_job(orb: &Value, job: &str, args: Map<String, Value>) -> Result<(Vec<RunStep>, Vec<String>)> {
+fn expand_job(
+    orb: &Value,
+    job: &str,
+    args: Map<String, Value>,
+) -> Result<(Vec<RunStep>, Vec<String>)> {
     let declared = &orb["jobs"][job];
     let params = parameter_values(&format!("jobs.{job}"), &declared["parameters"], &args)?;
     let mut out = Vec::new();
     let mut skipped = Vec::new();
-    expand_steps(orb, &render(&declared["steps"], &params)?, &mut out, &mut skipped)?;
+    expand_steps(
+        orb,
+        &render(&declared["steps"], &params)?,
+        &mut out,
+        &mut skipped,
+    )?;
     Ok((out, skipped))
 }
 
 /// Runs the steps as CircleCI does: `/bin/bash -eo pipefail` on the command, the job's
 /// environment plus the step's, in the working directory; `$BASH_ENV` is read by bash itself.
-fn run_steps(steps: &[RunStep], job_env: &[(String, String)], cwd: &Path, scratch: &Path) -> Result<String> {
+fn run_steps(
+    steps: &[RunStep],
+    job_env: &[(String, String)],
+    cwd: &Path,
+    scratch: &Path,
+) -> Result<String> {
     let mut log = String::new();
     for (index, step) in steps.iter().enumerate() {
         let script = scratch.join(format!("step-{index}.sh"));
@@ -596,7 +789,11 @@ fn run_steps(steps: &[RunStep], job_env: &[(String, String)], cwd: &Path, scratc
         );
         log.push_str(&text);
         if !output.status.success() {
-            bail!("the orb step '{}' failed ({}):\n{log}", step.name, output.status);
+            bail!(
+                "the orb step '{}' failed ({}):\n{log}",
+                step.name,
+                output.status
+            );
         }
     }
     if log.contains(datafold_server::API_KEY) {
@@ -606,7 +803,10 @@ fn run_steps(steps: &[RunStep], job_env: &[(String, String)], cwd: &Path, scratc
 }
 
 fn args(pairs: &[(&str, Value)]) -> Map<String, Value> {
-    pairs.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 fn run_scripts() -> Result<()> {
@@ -647,7 +847,13 @@ fn run_scripts() -> Result<()> {
         .chain(extra.iter())
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-        env.push(("BASH_ENV".to_owned(), scratch.join(format!("bash-env-{case}")).display().to_string()));
+        env.push((
+            "BASH_ENV".to_owned(),
+            scratch
+                .join(format!("bash-env-{case}"))
+                .display()
+                .to_string(),
+        ));
         env
     };
     let config_id = datafold_server::CI_CONFIG_ID.to_string();
@@ -668,8 +874,14 @@ fn run_scripts() -> Result<()> {
         &[
             ("CIRCLE_SHA1", pr_sha),
             ("CIRCLE_BRANCH", "feature/orders"),
-            ("CIRCLE_PULL_REQUEST", "https://github.com/acme/shop/pull/42"),
-            ("CIRCLE_PULL_REQUESTS", "https://github.com/acme/shop/pull/42"),
+            (
+                "CIRCLE_PULL_REQUEST",
+                "https://github.com/acme/shop/pull/42",
+            ),
+            (
+                "CIRCLE_PULL_REQUESTS",
+                "https://github.com/acme/shop/pull/42",
+            ),
             ("SHOP_DATAFOLD_KEY", datafold_server::API_KEY),
         ],
     );
@@ -678,7 +890,11 @@ fn run_scripts() -> Result<()> {
     if !log.contains("through $BASH_ENV") {
         bail!("the install step did not put its folder on PATH through $BASH_ENV:\n{log}");
     }
-    datafold_server::single_new_upload(&server, before, "orb commands, pull request")?.expect("orb commands install + upload, pull request (CIRCLE_PULL_REQUEST)", pr_sha, "pull_request")?;
+    datafold_server::single_new_upload(&server, before, "orb commands, pull request")?.expect(
+        "orb commands install + upload, pull request (CIRCLE_PULL_REQUEST)",
+        pr_sha,
+        "pull_request",
+    )?;
 
     // A production build, through the orb's upload job as the production example runs it.
     let main_sha = "a0b1c2d3e4f5061728394a5b6c7d8e9f00112233";
@@ -688,7 +904,10 @@ fn run_scripts() -> Result<()> {
         args(&[
             ("ci-config-id", Value::String(config_id.clone())),
             ("version", Value::String(dist.version.clone())),
-            ("install-dir", Value::String(scratch.join("bin-production").display().to_string())),
+            (
+                "install-dir",
+                Value::String(scratch.join("bin-production").display().to_string()),
+            ),
             ("base-url", Value::String(mirror.url().to_owned())),
             ("host", Value::String(server.url().to_owned())),
         ]),
@@ -698,16 +917,34 @@ fn run_scripts() -> Result<()> {
     }
     let env = base_env(
         "foldup/upload",
-        &[("CIRCLE_SHA1", main_sha), ("CIRCLE_BRANCH", "main"), ("DATAFOLD_API_KEY", datafold_server::API_KEY)],
+        &[
+            ("CIRCLE_SHA1", main_sha),
+            ("CIRCLE_BRANCH", "main"),
+            ("DATAFOLD_API_KEY", datafold_server::API_KEY),
+        ],
     );
     let before = server.uploads()?.len();
     run_steps(&run, &env, &project, &scratch)?;
-    datafold_server::single_new_upload(&server, before, "orb job, production")?.expect("orb job upload, production (CIRCLE_BRANCH=main)", main_sha, "production")?;
+    datafold_server::single_new_upload(&server, before, "orb job, production")?.expect(
+        "orb job upload, production (CIRCLE_BRANCH=main)",
+        main_sha,
+        "production",
+    )?;
 
     // Without foldup installed, the upload command says what to do.
     let mut run = Vec::new();
-    expand_steps(&orb, &Value::Array(vec![serde_json::json!({"upload": {"ci-config-id": config_id}})]), &mut run, &mut skipped)?;
-    let env = base_env("no-install", &[("CIRCLE_SHA1", main_sha), ("CIRCLE_BRANCH", "main")]);
+    expand_steps(
+        &orb,
+        &Value::Array(vec![
+            serde_json::json!({"upload": {"ci-config-id": config_id}}),
+        ]),
+        &mut run,
+        &mut skipped,
+    )?;
+    let env = base_env(
+        "no-install",
+        &[("CIRCLE_SHA1", main_sha), ("CIRCLE_BRANCH", "main")],
+    );
     match run_steps(&run, &env, &project, &scratch) {
         Err(e) if format!("{e:#}").contains("add the foldup/install step") => {
             eprintln!("    ok: upload without install says: add the foldup/install step before foldup/upload");

@@ -40,7 +40,11 @@ impl ReleaseMirror {
                 }
             }
         });
-        Ok(Self { url: format!("http://{addr}"), stop, addr })
+        Ok(Self {
+            url: format!("http://{addr}"),
+            stop,
+            addr,
+        })
     }
 
     pub fn url(&self) -> &str {
@@ -79,14 +83,22 @@ fn answer(stream: TcpStream, root: &Path) -> Result<()> {
             let body = std::fs::read(&file)?;
             respond(&mut stream, "200 OK", &body, method == "HEAD")
         }
-        _ => respond(&mut stream, "404 Not Found", b"not found\n", method == "HEAD"),
+        _ => respond(
+            &mut stream,
+            "404 Not Found",
+            b"not found\n",
+            method == "HEAD",
+        ),
     }
 }
 
 fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
     let path = target.split(['?', '#']).next()?.trim_start_matches('/');
     let relative = Path::new(path);
-    if relative.components().any(|c| !matches!(c, Component::Normal(_))) {
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_)))
+    {
         return None;
     }
     Some(root.join(relative))

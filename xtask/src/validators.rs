@@ -23,7 +23,10 @@ pub fn ensure_installed() -> Result<PathBuf> {
     if ready("check-jsonschema") && ready("shellcheck") {
         return Ok(bin);
     }
-    eprintln!("==> installing {CHECK_JSONSCHEMA} and {SHELLCHECK} into {}", venv.display());
+    eprintln!(
+        "==> installing {CHECK_JSONSCHEMA} and {SHELLCHECK} into {}",
+        venv.display()
+    );
     if !bin.join("python").exists() {
         let status = Command::new("python3")
             .arg("-m")
@@ -32,11 +35,20 @@ pub fn ensure_installed() -> Result<PathBuf> {
             .status()
             .context("cannot run python3; install python3 and python3-venv")?;
         if !status.success() {
-            bail!("python3 -m venv {} failed; install python3-venv and try again", venv.display());
+            bail!(
+                "python3 -m venv {} failed; install python3-venv and try again",
+                venv.display()
+            );
         }
     }
     let status = Command::new(bin.join("pip"))
-        .args(["install", "--quiet", "--disable-pip-version-check", CHECK_JSONSCHEMA, SHELLCHECK])
+        .args([
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            CHECK_JSONSCHEMA,
+            SHELLCHECK,
+        ])
         .status()
         .context("cannot run pip from the validators' venv")?;
     if !status.success() {
@@ -54,7 +66,11 @@ pub fn check_schema(schema: &str, files: &[&Path]) -> Result<()> {
     if !output.status.success() {
         bail!(
             "{} do(es) not validate against {schema}:\n{}{}",
-            files.iter().map(|f| f.display().to_string()).collect::<Vec<_>>().join(", "),
+            files
+                .iter()
+                .map(|f| f.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr)
         );
@@ -88,18 +104,23 @@ pub fn shellcheck(shell: &str, files: &[&Path]) -> Result<()> {
 
 /// A path relative to the repository root, for messages.
 pub fn relative(path: &Path) -> String {
-    path.strip_prefix(crate::repo_root()).unwrap_or(path).display().to_string()
+    path.strip_prefix(crate::repo_root())
+        .unwrap_or(path)
+        .display()
+        .to_string()
 }
 
 /// Parses YAML text (one document) into a JSON value, for structural checks.
 pub fn parse_yaml(text: &str, what: &str) -> Result<serde_json::Value> {
     let yaml: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(text).with_context(|| format!("{what} is not valid YAML"))?;
-    serde_json::to_value(yaml).with_context(|| format!("{what} has YAML that JSON cannot hold (a non-string key?)"))
+    serde_json::to_value(yaml)
+        .with_context(|| format!("{what} has YAML that JSON cannot hold (a non-string key?)"))
 }
 
 /// Reads and parses a YAML file into a JSON value.
 pub fn load_yaml(path: &Path) -> Result<serde_json::Value> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     parse_yaml(&text, &relative(path))
 }

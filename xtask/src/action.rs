@@ -1,0 +1,603 @@
+//! `cargo xtask action`: the GitHub Action `action.yml` (composite) and the example workflows in
+//! `examples/ci/github/`.
+//!
+//! Static checks: action.yml against check-jsonschema's `vendor.github-actions` and the workflows
+//! against `vendor.github-workflows`; every `${{ inputs.x }}` declared and every input used; no
+//! expression inside a `run:` script (values reach scripts through `env:` only, so the API key is
+//! never an argument and no input can inject shell); every output read from a step that exists;
+//! the workflows use the action at the workspace version with inputs it declares.
+//!
+//! `cargo xtask action-test` also runs the action's steps as the runner does (`bash --noprofile
+//! --norc -eo pipefail`, each step's `env:` evaluated, `GITHUB_OUTPUT`/`GITHUB_PATH`/`GITHUB_ENV`
+//! files read back between steps) with GitHub's variables and real event payloads, installing
+//! foldup from a local mirror and uploading to the test server: a pull_request event (the upload
+//! must carry the PR's head sha, not GITHUB_SHA) and a push to the default branch (production).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context, Result};
+use serde_json::{Map, Value};
+
+use crate::datafold_server::{self, DatafoldServer};
+use crate::release_mirror::ReleaseMirror;
+use crate::validators::{self, relative};
+
+const ACTION_REF: &str = "foldup/foldup";
+
+fn action_path() -> PathBuf {
+    crate::repo_root().join("action.yml")
+}
+
+fn workflows() -> Result<Vec<PathBuf>> {
+    let dir = crate::repo_root().join("examples/ci/github");
+    let mut files: Vec<PathBuf> = fs::read_dir(&dir)
+        .with_context(|| format!("cannot list {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yml"))
+        .collect();
+    files.sort();
+    Ok(files)
+}
+
+/// The expressions (`${{ … }}`) in `text`, trimmed.
+fn expressions(text: &str) -> Result<Vec<String>> {
+    let mut found = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        let after = &rest[start + 3..];
+        let end = after.find("}}").context("an unterminated ${{")?;
+        found.push(after[..end].trim().to_owned());
+        rest = &after[end + 2..];
+    }
+    Ok(found)
+}
+
+/// The operands of an expression of the form `a || b || …`.
+fn operands(expression: &str) -> Vec<&str> {
+    expression.split("||").map(str::trim).collect()
+}
+
+pub fn run(_args: &[String]) -> Result<()> {
+    eprintln!("\n==> action: the GitHub Action action.yml and the example workflows");
+    let action = validators::load_yaml(&action_path())?;
+    let action_text = fs::read_to_string(action_path())?;
+    let mut problems = Vec::new();
+    let version = crate::dist::workspace_version()?;
+    let inputs = action["inputs"].as_object().cloned().unwrap_or_default();
+
+    for (name, spec) in &inputs {
+        if spec["description"]
+            .as_str()
+            .is_none_or(|d| d.trim().is_empty())
+        {
+            problems.push(format!("input {name} needs a description"));
+        }
+        if spec["required"] == true && !spec["default"].is_null() {
+            problems.push(format!(
+                "input {name} is required and has a default; choose one"
+            ));
+        }
+    }
+    if inputs.get("version").and_then(|v| v["default"].as_str()) != Some(version.as_str()) {
+        problems.push(format!(
+            "input version must default to the workspace version {version}"
+        ));
+    }
+    let mut used_inputs = BTreeSet::new();
+    for expression in expressions(&action_text)? {
+        for operand in operands(&expression) {
+            if let Some(name) = operand.strip_prefix("inputs.") {
+                used_inputs.insert(name.to_owned());
+            }
+        }
+    }
+    let declared: BTreeSet<String> = inputs.keys().cloned().collect();
+    for missing in used_inputs.difference(&declared) {
+        problems.push(format!(
+            "action.yml uses inputs.{missing}, which it does not declare"
+        ));
+    }
+    for unused in declared.difference(&used_inputs) {
+        problems.push(format!("the input {unused} is declared but never used"));
+    }
+    let steps = action["runs"]["steps"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if action["runs"]["using"] != "composite" {
+        problems.push("action.yml must be a composite action (runs.using: composite)".to_owned());
+    }
+    let step_ids: BTreeSet<String> = steps
+        .iter()
+        .filter_map(|s| s["id"].as_str().map(str::to_owned))
+        .collect();
+    for (index, step) in steps.iter().enumerate() {
+        let name = step["name"].as_str().unwrap_or("");
+        if step["shell"] != "bash" {
+            problems.push(format!("step {index} ({name}) must run with shell: bash"));
+        }
+        let script = step["run"].as_str().unwrap_or("");
+        if script.contains("${{") {
+            problems.push(format!("step {index} ({name}) has an expression inside run:; pass the value through env: instead"));
+        }
+        if script.contains("api-key") || script.contains("DATAFOLD_API_KEY") {
+            problems.push(format!("step {index} ({name}) handles the API key in its script; foldup reads DATAFOLD_API_KEY from the environment"));
+        }
+    }
+    for (name, output) in action["outputs"].as_object().into_iter().flatten() {
+        let value = output["value"].as_str().unwrap_or("");
+        let refers = expressions(value)?.iter().any(|e| {
+            let parts: Vec<&str> = e.split('.').collect();
+            parts.len() == 4
+                && parts[0] == "steps"
+                && step_ids.contains(parts[1])
+                && parts[2] == "outputs"
+        });
+        if !refers {
+            problems.push(format!("output {name} must be ${{{{ steps.<id>.outputs.<name> }}}} of a step of the action"));
+        }
+    }
+
+    let wanted = format!("{ACTION_REF}@v{version}");
+    for file in workflows()? {
+        let workflow = validators::load_yaml(&file)?;
+        let mut uses = 0;
+        for (job_name, job) in workflow["jobs"].as_object().into_iter().flatten() {
+            for step in job["steps"].as_array().into_iter().flatten() {
+                let Some(reference) = step["uses"].as_str() else {
+                    continue;
+                };
+                if !reference.starts_with(ACTION_REF) {
+                    continue;
+                }
+                uses += 1;
+                let key = format!("{} jobs.{job_name}", relative(&file));
+                if reference != wanted {
+                    problems.push(format!(
+                        "{key} uses {reference}, but the workspace is at {wanted}"
+                    ));
+                }
+                let with = step["with"].as_object().cloned().unwrap_or_default();
+                for given in with.keys() {
+                    if !inputs.contains_key(given) {
+                        problems.push(format!(
+                            "{key} passes '{given}', which the action does not declare"
+                        ));
+                    }
+                }
+                for (name, spec) in &inputs {
+                    if spec["required"] == true && !with.contains_key(name) {
+                        problems.push(format!("{key} does not pass the required input '{name}'"));
+                    }
+                }
+                if with.contains_key("api-key")
+                    && !with["api-key"]
+                        .as_str()
+                        .is_some_and(|v| v.contains("secrets."))
+                {
+                    problems.push(format!("{key} passes api-key without a secret; use ${{{{ secrets.DATAFOLD_API_KEY }}}}"));
+                }
+            }
+        }
+        if uses == 0 {
+            problems.push(format!("{} does not use the action", relative(&file)));
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the GitHub Action has {} problem(s):\n  - {}",
+            problems.len(),
+            problems.join("\n  - ")
+        );
+    }
+    eprintln!("    ok: inputs declared and used, no expression in run:, outputs wired, workflows use {wanted}");
+    validators::check_schema("vendor.github-actions", &[&action_path()])?;
+    let files = workflows()?;
+    validators::check_schema(
+        "vendor.github-workflows",
+        &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    )?;
+    Ok(())
+}
+
+pub fn test(args: &[String]) -> Result<()> {
+    run(args)?;
+    run_steps_end_to_end()
+}
+
+/// What an expression can see.
+struct Contexts<'a> {
+    inputs: &'a Map<String, Value>,
+    env: &'a BTreeMap<String, String>,
+    steps: &'a BTreeMap<String, BTreeMap<String, String>>,
+    action_path: &'a str,
+    runner_temp: &'a str,
+}
+
+fn evaluate_operand(operand: &str, c: &Contexts) -> Result<String> {
+    if let Some(literal) = operand
+        .strip_prefix('\'')
+        .and_then(|o| o.strip_suffix('\''))
+    {
+        return Ok(literal.replace("''", "'"));
+    }
+    let parts: Vec<&str> = operand.split('.').collect();
+    Ok(match parts.as_slice() {
+        ["inputs", name] => match c.inputs.get(*name) {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => other.to_string(),
+        },
+        ["env", name] => c.env.get(*name).cloned().unwrap_or_default(),
+        ["steps", id, "outputs", name] => c.steps.get(*id).and_then(|o| o.get(*name)).cloned().unwrap_or_default(),
+        ["github", "action_path"] => c.action_path.to_owned(),
+        ["runner", "temp"] => c.runner_temp.to_owned(),
+        _ => bail!("the action's test runner cannot evaluate `{operand}`; keep action.yml's expressions to inputs, env, steps.*.outputs, github.action_path and runner.temp joined by ||"),
+    })
+}
+
+/// Expands every `${{ … }}` in `text`.
+fn evaluate(text: &str, c: &Contexts) -> Result<String> {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 3..];
+        let end = after.find("}}").context("an unterminated ${{")?;
+        let mut value = String::new();
+        for operand in operands(after[..end].trim()) {
+            value = evaluate_operand(operand, c)?;
+            if !value.is_empty() {
+                break;
+            }
+        }
+        out.push_str(&value);
+        rest = &after[end + 2..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Reads a `GITHUB_OUTPUT`/`GITHUB_ENV` file: `name=value` lines and `name<<DELIMITER` blocks.
+fn read_key_values(path: &Path) -> Result<BTreeMap<String, String>> {
+    let text = fs::read_to_string(path).unwrap_or_default();
+    let mut values = BTreeMap::new();
+    let mut lines = text.lines();
+    while let Some(line) = lines.next() {
+        if let Some((name, delimiter)) = line.split_once("<<") {
+            let mut value = Vec::new();
+            for next in lines.by_ref() {
+                if next == delimiter {
+                    break;
+                }
+                value.push(next);
+            }
+            values.insert(name.to_owned(), value.join("\n"));
+        } else if let Some((name, value)) = line.split_once('=') {
+            values.insert(name.to_owned(), value.to_owned());
+        }
+    }
+    Ok(values)
+}
+
+struct ActionRun {
+    outputs: BTreeMap<String, String>,
+    log: String,
+    added_paths: Vec<String>,
+}
+
+/// Runs the composite action's steps as the runner does, with `with` as its inputs.
+fn run_action(
+    with: &Map<String, Value>,
+    job_env: &BTreeMap<String, String>,
+    workspace: &Path,
+    scratch: &Path,
+) -> Result<ActionRun> {
+    let action = validators::load_yaml(&action_path())?;
+    let mut inputs = Map::new();
+    for (name, spec) in action["inputs"].as_object().into_iter().flatten() {
+        let value = with
+            .get(name)
+            .cloned()
+            .or_else(|| spec.get("default").cloned())
+            .unwrap_or(Value::String(String::new()));
+        inputs.insert(name.clone(), value);
+    }
+    let action_path = crate::repo_root().display().to_string();
+    let runner_temp = scratch.join("runner-temp");
+    fs::create_dir_all(&runner_temp)?;
+    let runner_temp = runner_temp.display().to_string();
+    let mut env = job_env.clone();
+    let mut steps: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut log = String::new();
+    let mut added_paths = Vec::new();
+    let path_file = scratch.join("github-path");
+    let env_file = scratch.join("github-env");
+    let summary = scratch.join("step-summary.md");
+    for (index, step) in action["runs"]["steps"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let output_file = scratch.join(format!("github-output-{index}"));
+        fs::write(&output_file, "")?;
+        fs::write(&path_file, "")?;
+        fs::write(&env_file, "")?;
+        let contexts = Contexts {
+            inputs: &inputs,
+            env: &env,
+            steps: &steps,
+            action_path: &action_path,
+            runner_temp: &runner_temp,
+        };
+        let mut step_env = env.clone();
+        for (name, value) in step["env"].as_object().into_iter().flatten() {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            step_env.insert(name.clone(), evaluate(&text, &contexts)?);
+        }
+        for (name, value) in [
+            ("GITHUB_ACTION_PATH", action_path.clone()),
+            ("GITHUB_OUTPUT", output_file.display().to_string()),
+            ("GITHUB_PATH", path_file.display().to_string()),
+            ("GITHUB_ENV", env_file.display().to_string()),
+            ("GITHUB_STEP_SUMMARY", summary.display().to_string()),
+            ("RUNNER_TEMP", runner_temp.clone()),
+        ] {
+            step_env.insert(name.to_owned(), value);
+        }
+        let script = scratch.join(format!("step-{index}.sh"));
+        fs::write(&script, step["run"].as_str().unwrap_or(""))?;
+        let output = Command::new("bash")
+            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+            .arg(&script)
+            .env_clear()
+            .envs(&step_env)
+            .current_dir(workspace)
+            .output()
+            .context("cannot run bash")?;
+        let name = step["name"].as_str().unwrap_or("");
+        log.push_str(&format!(
+            "--- step '{name}'\n{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ));
+        if !output.status.success() {
+            bail!(
+                "the action's step '{name}' failed ({}):\n{log}",
+                output.status
+            );
+        }
+        if let Some(id) = step["id"].as_str() {
+            steps.insert(id.to_owned(), read_key_values(&output_file)?);
+        }
+        // The runner applies GITHUB_PATH and GITHUB_ENV to the following steps.
+        for dir in fs::read_to_string(&path_file)?
+            .lines()
+            .filter(|l| !l.is_empty())
+        {
+            added_paths.push(dir.to_owned());
+            let path = env.get("PATH").cloned().unwrap_or_default();
+            env.insert("PATH".to_owned(), format!("{dir}:{path}"));
+        }
+        env.extend(read_key_values(&env_file)?);
+    }
+    let contexts = Contexts {
+        inputs: &inputs,
+        env: &env,
+        steps: &steps,
+        action_path: &action_path,
+        runner_temp: &runner_temp,
+    };
+    let mut outputs = BTreeMap::new();
+    for (name, output) in action["outputs"].as_object().into_iter().flatten() {
+        outputs.insert(
+            name.clone(),
+            evaluate(output["value"].as_str().unwrap_or(""), &contexts)?,
+        );
+    }
+    // The runner never shows `::add-mask::` lines; every other line must not hold the key.
+    let leaked = log
+        .lines()
+        .any(|l| l.contains(datafold_server::API_KEY) && !l.starts_with("::add-mask::"));
+    if leaked {
+        bail!("the action printed the Datafold API key:\n{log}");
+    }
+    Ok(ActionRun {
+        outputs,
+        log,
+        added_paths,
+    })
+}
+
+fn run_steps_end_to_end() -> Result<()> {
+    eprintln!("\n==> action-test: the action's steps under bash with GitHub's variables, against the test server");
+    let fixtures = crate::repo_root().join("crates/foldup-github/tests/fixtures");
+    let pr_payload = fixtures.join("pull_request.synchronize.json");
+    let push_payload = fixtures.join("push.default_branch.json");
+    let pr_event = validators::load_yaml(&pr_payload)
+        .context("the pull_request payload from @octokit/webhooks-examples is missing")?;
+    let push_event = validators::load_yaml(&push_payload)
+        .context("the push payload from @octokit/webhooks-examples is missing")?;
+
+    let dist = crate::dist::fresh()?;
+    let scratch = crate::repo_root().join("target/tmp/action-test");
+    let _ = fs::remove_dir_all(&scratch);
+    fs::create_dir_all(&scratch)?;
+    let mirror_root = scratch.join("mirror");
+    dist.publish_to(&mirror_root)?;
+    let mirror = ReleaseMirror::serve(&mirror_root)?;
+    let server = DatafoldServer::start(&scratch)?;
+    let workspace = scratch.join("workspace");
+    crate::orb::copy_example_project(&workspace)?;
+    let home = scratch.join("home");
+    fs::create_dir_all(&home)?;
+    let repository = pr_event["repository"]["full_name"]
+        .as_str()
+        .context("payload without repository")?
+        .to_owned();
+
+    let job_env = |event: &str,
+                   payload: &Path,
+                   sha: &str,
+                   extra: &[(&str, &str)]|
+     -> BTreeMap<String, String> {
+        let mut env: BTreeMap<String, String> = [
+            ("PATH", "/usr/bin:/bin"),
+            ("HOME", home.to_str().unwrap_or("/tmp")),
+            ("CI", "true"),
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_EVENT_NAME", event),
+            ("GITHUB_EVENT_PATH", payload.to_str().unwrap_or("")),
+            ("GITHUB_SHA", sha),
+            ("GITHUB_REPOSITORY", repository.as_str()),
+            (
+                "GITHUB_REPOSITORY_OWNER",
+                repository.split('/').next().unwrap_or(""),
+            ),
+            ("GITHUB_RUN_ID", "9876543210"),
+            ("GITHUB_RUN_NUMBER", "57"),
+            ("GITHUB_RUN_ATTEMPT", "1"),
+            ("GITHUB_WORKFLOW", "dbt"),
+            ("GITHUB_JOB", "dbt"),
+            ("GITHUB_ACTOR", "Codertocat"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_API_URL", "https://api.github.com"),
+            ("GITHUB_WORKSPACE", workspace.to_str().unwrap_or("")),
+            ("RUNNER_OS", "Linux"),
+            ("RUNNER_ARCH", "X64"),
+        ]
+        .iter()
+        .chain(extra.iter())
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        env.retain(|_, v| !v.is_empty());
+        env
+    };
+    let config_id = Value::from(datafold_server::CI_CONFIG_ID);
+
+    // 1. pull_request: GITHUB_SHA is GitHub's merge commit; the upload must carry the head sha.
+    //    The key comes from the workflow's env (secrets.DATAFOLD_API_KEY), the host by input.
+    let head_sha = pr_event["pull_request"]["head"]["sha"]
+        .as_str()
+        .context("payload without head sha")?;
+    let number = pr_event["number"]
+        .as_u64()
+        .context("payload without number")?
+        .to_string();
+    let head_ref = pr_event["pull_request"]["head"]["ref"]
+        .as_str()
+        .unwrap_or("");
+    let base_ref = pr_event["pull_request"]["base"]["ref"]
+        .as_str()
+        .unwrap_or("");
+    let merge_sha = "d3adb33fd3adb33fd3adb33fd3adb33fd3adb33f";
+    let pr_ref = format!("refs/pull/{number}/merge");
+    let env = job_env(
+        "pull_request",
+        &pr_payload,
+        merge_sha,
+        &[
+            ("GITHUB_REF", &pr_ref),
+            ("GITHUB_REF_NAME", &format!("{number}/merge")),
+            ("GITHUB_HEAD_REF", head_ref),
+            ("GITHUB_BASE_REF", base_ref),
+            ("DATAFOLD_API_KEY", datafold_server::API_KEY),
+        ],
+    );
+    let mut with = Map::new();
+    with.insert("ci-config-id".to_owned(), config_id.clone());
+    with.insert("version".to_owned(), Value::String(dist.version.clone()));
+    with.insert(
+        "install-base-url".to_owned(),
+        Value::String(mirror.url().to_owned()),
+    );
+    with.insert("host".to_owned(), Value::String(server.url().to_owned()));
+    let before = server.uploads()?.len();
+    let run = run_action(
+        &with,
+        &env,
+        &workspace,
+        &created(scratch.join("pull-request"))?,
+    )?;
+    datafold_server::single_new_upload(&server, before, "action, pull_request")?.expect(
+        "GitHub Action on pull_request (head sha, not GITHUB_SHA)",
+        head_sha,
+        "pull_request",
+    )?;
+    expect_outputs(&run, head_sha, "pull_request", &number)?;
+    if run.added_paths.len() != 1 || !run.log.contains("through $GITHUB_PATH") {
+        bail!(
+            "the install step should add its folder to GITHUB_PATH once:\n{}",
+            run.log
+        );
+    }
+
+    // 2. push to the default branch: production. The key by the api-key input, the host from
+    //    DATAFOLD_HOST (the input left empty).
+    let push_sha = push_event["after"]
+        .as_str()
+        .context("payload without after")?;
+    let push_ref = push_event["ref"].as_str().context("payload without ref")?;
+    let branch = push_ref.trim_start_matches("refs/heads/");
+    let env = job_env(
+        "push",
+        &push_payload,
+        push_sha,
+        &[
+            ("GITHUB_REF", push_ref),
+            ("GITHUB_REF_NAME", branch),
+            ("DATAFOLD_HOST", server.url()),
+        ],
+    );
+    let mut with = Map::new();
+    with.insert("ci-config-id".to_owned(), config_id);
+    with.insert("version".to_owned(), Value::String(dist.version.clone()));
+    with.insert(
+        "install-base-url".to_owned(),
+        Value::String(mirror.url().to_owned()),
+    );
+    with.insert(
+        "install-dir".to_owned(),
+        Value::String(scratch.join("bin").display().to_string()),
+    );
+    with.insert(
+        "api-key".to_owned(),
+        Value::String(datafold_server::API_KEY.to_owned()),
+    );
+    let before = server.uploads()?.len();
+    let run = run_action(&with, &env, &workspace, &created(scratch.join("push"))?)?;
+    datafold_server::single_new_upload(&server, before, "action, push")?.expect(
+        "GitHub Action on a push to the default branch",
+        push_sha,
+        "production",
+    )?;
+    expect_outputs(&run, push_sha, "production", "")?;
+    drop(mirror);
+    Ok(())
+}
+
+fn expect_outputs(run: &ActionRun, sha: &str, run_type: &str, pr_number: &str) -> Result<()> {
+    let get = |name: &str| run.outputs.get(name).map(String::as_str).unwrap_or("");
+    if get("commit_sha") != sha || get("run_type") != run_type || get("pr_number") != pr_number {
+        bail!(
+            "the action's outputs should be commit_sha={sha} run_type={run_type} pr_number={pr_number:?}, got {:?}\n{}",
+            run.outputs,
+            run.log
+        );
+    }
+    eprintln!("    ok: outputs commit_sha={sha} run_type={run_type} pr_number={pr_number:?}");
+    Ok(())
+}
+
+/// Creates a folder and returns it.
+fn created(dir: PathBuf) -> Result<PathBuf> {
+    fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
