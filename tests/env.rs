@@ -5,12 +5,25 @@ mod support;
 use support::*;
 
 const SCHEMA_KEYS: [&str; 10] = [
-    "base_branch", "branch", "build_url", "commit_sha", "default_branch", "pr_number", "provider", "repository",
-    "run_type", "sources",
+    "base_branch",
+    "branch",
+    "build_url",
+    "commit_sha",
+    "default_branch",
+    "pr_number",
+    "provider",
+    "repository",
+    "run_type",
+    "sources",
 ];
 
 fn keys(json: &serde_json::Value) -> Vec<String> {
-    let mut keys: Vec<String> = json.as_object().expect("an object").keys().cloned().collect();
+    let mut keys: Vec<String> = json
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
     keys.sort();
     keys
 }
@@ -19,7 +32,11 @@ fn keys(json: &serde_json::Value) -> Vec<String> {
 fn github_pull_request_reports_the_head_commit_not_the_merge_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (head_sha, number, repository) = github_pr_facts();
-    let run = Foldup::new(dir.path()).owned_envs(&github_pull_request_env()).args(["env", "--json"]).run().expect_code(0);
+    let run = Foldup::new(dir.path())
+        .owned_envs(&github_pull_request_env())
+        .args(["env", "--json"])
+        .run()
+        .expect_code(0);
     let json = run.json();
     assert_eq!(keys(&json), SCHEMA_KEYS);
     assert_eq!(json["provider"], "github-actions");
@@ -28,7 +45,10 @@ fn github_pull_request_reports_the_head_commit_not_the_merge_commit() {
     assert_eq!(json["run_type"], "pull_request");
     assert_eq!(json["pr_number"], number);
     assert_eq!(json["repository"], repository.as_str());
-    assert_eq!(json["sources"]["commit_sha"], "GITHUB_EVENT_PATH pull_request.head.sha");
+    assert_eq!(
+        json["sources"]["commit_sha"],
+        "GITHUB_EVENT_PATH pull_request.head.sha"
+    );
 }
 
 #[test]
@@ -50,7 +70,10 @@ fn gitlab_merged_results_pipeline_reports_the_source_branch_commit() {
             ("CI_MERGE_REQUEST_SOURCE_PROJECT_PATH", "data/analytics"),
             ("CI_PROJECT_PATH", "data/analytics"),
             ("CI_DEFAULT_BRANCH", "develop"),
-            ("CI_PIPELINE_URL", "https://gitlab.com/data/analytics/-/pipelines/1"),
+            (
+                "CI_PIPELINE_URL",
+                "https://gitlab.com/data/analytics/-/pipelines/1",
+            ),
         ])
         .args(["env", "--json"])
         .run()
@@ -74,13 +97,19 @@ fn circleci_bitbucket_pull_request_number_comes_from_the_url() {
             ("CIRCLE_BRANCH", "feature/x"),
             ("CIRCLE_PROJECT_USERNAME", "acme"),
             ("CIRCLE_PROJECT_REPONAME", "dbt"),
-            ("CIRCLE_PULL_REQUEST", "https://bitbucket.org/acme/dbt/pull-requests/31"),
+            (
+                "CIRCLE_PULL_REQUEST",
+                "https://bitbucket.org/acme/dbt/pull-requests/31",
+            ),
         ])
         .args(["env", "--json"])
         .run()
         .expect_code(0);
     let json = run.json();
-    assert_eq!((json["provider"].as_str(), json["pr_number"].as_u64()), (Some("circleci"), Some(31)));
+    assert_eq!(
+        (json["provider"].as_str(), json["pr_number"].as_u64()),
+        (Some("circleci"), Some(31))
+    );
     assert_eq!(json["run_type"], "pull_request");
     assert_eq!(json["repository"], "acme/dbt");
 }
@@ -88,15 +117,34 @@ fn circleci_bitbucket_pull_request_number_comes_from_the_url() {
 #[test]
 fn human_form_shows_where_each_value_came_from() {
     let dir = tempfile::tempdir().unwrap();
-    let run = Foldup::new(dir.path()).owned_envs(&github_pull_request_env()).args(["env"]).run().expect_code(0);
-    assert!(run.stdout.contains("GITHUB_EVENT_PATH pull_request.head.sha"), "{}", run.stdout);
-    assert!(run.stdout.lines().any(|l| l.starts_with("run_type") && l.contains("pull_request")), "{}", run.stdout);
+    let run = Foldup::new(dir.path())
+        .owned_envs(&github_pull_request_env())
+        .args(["env"])
+        .run()
+        .expect_code(0);
+    assert!(
+        run.stdout
+            .contains("GITHUB_EVENT_PATH pull_request.head.sha"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("run_type") && l.contains("pull_request")),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn flags_beat_variables_beat_the_config_file_beat_detection() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("foldup.toml"), "run_type = \"production\"\nbranch = \"from-file\"\n").unwrap();
+    std::fs::write(
+        dir.path().join("foldup.toml"),
+        "run_type = \"production\"\nbranch = \"from-file\"\n",
+    )
+    .unwrap();
     let sha = "abcdefabcdefabcdefabcdefabcdefabcdefabcd";
     let run = Foldup::new(dir.path())
         .owned_envs(&github_pull_request_env())
@@ -110,35 +158,73 @@ fn flags_beat_variables_beat_the_config_file_beat_detection() {
     assert_eq!(json["branch"], "from-variable");
     assert_eq!(json["sources"]["branch"], "FOLDUP_BRANCH");
     assert_eq!(json["run_type"], "production");
-    assert!(json["sources"]["run_type"].as_str().unwrap().starts_with("config file "));
+    assert!(json["sources"]["run_type"]
+        .as_str()
+        .unwrap()
+        .starts_with("config file "));
 }
 
 #[test]
 fn outside_any_ci_and_without_git_commit_is_null_with_a_reason() {
     let dir = tempfile::tempdir().unwrap();
-    let run = Foldup::new(dir.path()).env("PATH", "").args(["env", "--json"]).run().expect_code(0);
+    let run = Foldup::new(dir.path())
+        .env("PATH", "")
+        .args(["env", "--json"])
+        .run()
+        .expect_code(0);
     let json = run.json();
     assert_eq!(json["provider"], "local");
     assert_eq!(json["commit_sha"], serde_json::Value::Null);
-    assert!(json["sources"]["commit_sha"].as_str().is_some_and(|s| !s.is_empty()));
+    assert!(json["sources"]["commit_sha"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
     assert_eq!(json["run_type"], serde_json::Value::Null);
 }
 
 #[test]
 fn bad_input_gets_one_sentence_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
-    let cases: [(&[&str], &[(&str, &str)], &str); 5] = [
-        (&["env", "--provider", "jenkins"], &[], "--provider must be one of"),
+    type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case; 5] = [
+        (
+            &["env", "--provider", "jenkins"],
+            &[],
+            "--provider must be one of",
+        ),
         (&["env", "--commit-sha", "abc1234"], &[], "7 hex digits"),
-        (&["env", "--commit-sha", "not-a-sha-at-all-not-a-sha-at-all-xxxxxx"], &[], "not a 40-digit hex"),
-        (&["env"], &[("FOLDUP_PR_NUMBER", "forty-two")], "FOLDUP_PR_NUMBER must be a whole number"),
-        (&["env", "--config", "missing.toml"], &[], "missing.toml does not exist"),
+        (
+            &[
+                "env",
+                "--commit-sha",
+                "not-a-sha-at-all-not-a-sha-at-all-xxxxxx",
+            ],
+            &[],
+            "not a 40-digit hex",
+        ),
+        (
+            &["env"],
+            &[("FOLDUP_PR_NUMBER", "forty-two")],
+            "FOLDUP_PR_NUMBER must be a whole number",
+        ),
+        (
+            &["env", "--config", "missing.toml"],
+            &[],
+            "missing.toml does not exist",
+        ),
     ];
     for (args, vars, expected) in cases {
-        let run = Foldup::new(dir.path()).envs(vars.iter().copied()).args(args.iter().copied()).run();
+        let run = Foldup::new(dir.path())
+            .envs(vars.iter().copied())
+            .args(args.iter().copied())
+            .run();
         assert_eq!(run.code, 2, "{args:?}: {}", run.stderr);
         assert!(run.stderr.contains(expected), "{args:?}: {}", run.stderr);
-        assert_eq!(run.stderr.trim().lines().count(), 1, "one sentence: {}", run.stderr);
+        assert_eq!(
+            run.stderr.trim().lines().count(),
+            1,
+            "one sentence: {}",
+            run.stderr
+        );
         assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
     }
 }
@@ -146,9 +232,21 @@ fn bad_input_gets_one_sentence_and_exit_2() {
 #[test]
 fn an_invalid_config_file_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("foldup.toml"), "# ours\nhost = \"https://x\"\nretry_attempts = \"many\"\n").unwrap();
-    let run = Foldup::new(dir.path()).args(["config"]).run().expect_code(2);
-    assert!(run.stderr.contains("foldup.toml line 3: key 'retry_attempts' must be a whole number"), "{}", run.stderr);
+    std::fs::write(
+        dir.path().join("foldup.toml"),
+        "# ours\nhost = \"https://x\"\nretry_attempts = \"many\"\n",
+    )
+    .unwrap();
+    let run = Foldup::new(dir.path())
+        .args(["config"])
+        .run()
+        .expect_code(2);
+    assert!(
+        run.stderr
+            .contains("foldup.toml line 3: key 'retry_attempts' must be a whole number"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -161,7 +259,22 @@ fn config_shows_sources_and_never_the_key() {
         .run()
         .expect_code(0);
     run.assert_no_leak();
-    assert!(run.stdout.contains("api_key = *** (set)  # DATAFOLD_API_KEY"), "{}", run.stdout);
-    assert!(run.stdout.contains("host = https://datafold.internal  # DATAFOLD_HOST"), "{}", run.stdout);
-    assert!(run.stdout.contains("ci_config_id = 7  # flag --ci-config-id"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("api_key = *** (set)  # DATAFOLD_API_KEY"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("host = https://datafold.internal  # DATAFOLD_HOST"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ci_config_id = 7  # flag --ci-config-id"),
+        "{}",
+        run.stdout
+    );
 }

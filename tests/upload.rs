@@ -31,7 +31,11 @@ fn project() -> tempfile::TempDir {
 }
 
 fn upload_requests(server: &TestServer) -> Vec<foldup_testserver::RecordedRequest> {
-    server.requests().into_iter().filter(|r| r.path.contains("submit_artifacts")).collect()
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("submit_artifacts"))
+        .collect()
 }
 
 #[test]
@@ -48,27 +52,57 @@ fn github_pull_request_upload_sends_the_head_sha_and_the_artifacts() {
         .run()
         .expect_code(0);
     run.assert_no_leak();
-    assert!(run.stderr.contains(&format!("::add-mask::{CANARY_KEY}")), "the key is masked on GitHub");
+    assert!(
+        run.stderr.contains(&format!("::add-mask::{CANARY_KEY}")),
+        "the key is masked on GitHub"
+    );
 
     let (head_sha, pr_number, _) = github_pr_facts();
     let requests = upload_requests(&server);
     assert_eq!(requests.len(), 1);
     let request = &requests[0];
-    assert_eq!(request.path, format!("/api/v1/dbt/submit_artifacts/{CI_CONFIG_ID}"));
-    assert_eq!(request.header("authorization"), Some(format!("Key {CANARY_KEY}").as_str()));
-    assert!(request.header("user-agent").unwrap_or_default().starts_with("foldup/"));
+    assert_eq!(
+        request.path,
+        format!("/api/v1/dbt/submit_artifacts/{CI_CONFIG_ID}")
+    );
+    assert_eq!(
+        request.header("authorization"),
+        Some(format!("Key {CANARY_KEY}").as_str())
+    );
+    assert!(request
+        .header("user-agent")
+        .unwrap_or_default()
+        .starts_with("foldup/"));
     assert_eq!(request.field("commit_sha"), Some(head_sha.as_str()));
     assert_eq!(request.field("run_type"), Some("pull_request"));
     let archive = request.archive.as_ref().expect("an artifacts part");
     let mut names = archive.entry_names();
     names.sort();
-    assert_eq!(names, ["catalog.json", "manifest.json", "run_results.json", "semantic_manifest.json", "sources.json"]);
+    assert_eq!(
+        names,
+        [
+            "catalog.json",
+            "manifest.json",
+            "run_results.json",
+            "semantic_manifest.json",
+            "sources.json"
+        ]
+    );
     let manifest = std::fs::read_to_string(example_target().join("manifest.json")).unwrap();
-    assert_eq!(archive.entry("manifest.json").unwrap().text.as_deref(), Some(manifest.as_str()));
+    assert_eq!(
+        archive.entry("manifest.json").unwrap().text.as_deref(),
+        Some(manifest.as_str())
+    );
 
     let written = std::fs::read_to_string(&outputs).unwrap();
-    assert!(written.contains(&format!("commit_sha={head_sha}")), "{written}");
-    assert!(written.contains("run_type=pull_request") && written.contains(&format!("pr_number={pr_number}")));
+    assert!(
+        written.contains(&format!("commit_sha={head_sha}")),
+        "{written}"
+    );
+    assert!(
+        written.contains("run_type=pull_request")
+            && written.contains(&format!("pr_number={pr_number}"))
+    );
     for file in [&outputs, &summary] {
         assert!(!std::fs::read_to_string(file).unwrap().contains(CANARY_KEY));
     }
@@ -122,7 +156,13 @@ fn circleci_default_branch_push_uploads_as_production() {
         .assert_no_leak();
     let requests = upload_requests(&server);
     assert_eq!(requests.len(), 1);
-    assert_eq!((requests[0].field("commit_sha"), requests[0].field("run_type")), (Some(sha), Some("production")));
+    assert_eq!(
+        (
+            requests[0].field("commit_sha"),
+            requests[0].field("run_type")
+        ),
+        (Some(sha), Some("production"))
+    );
 }
 
 /// A pull-request upload with `--wait`, the diff ending as `plan` says.
@@ -143,17 +183,32 @@ fn upload_and_wait(plan: RunPlan, extra: &[&str]) -> (Run, TestServer) {
 
 #[test]
 fn wait_ends_with_0_when_the_diff_is_done() {
-    let plan = RunPlan { outcome: RunOutcome::Done, after_polls: 2, pr_num: "2".into() };
+    let plan = RunPlan {
+        outcome: RunOutcome::Done,
+        after_polls: 2,
+        pr_num: "2".into(),
+    };
     let (run, server) = upload_and_wait(plan, &[]);
     run.expect_code(0);
-    let polls = server.requests().into_iter().filter(|r| r.path.ends_with("/runs")).count();
+    let polls = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/runs"))
+        .count();
     assert!(polls >= 2, "polled {polls} times");
 }
 
 #[test]
 fn wait_ends_with_7_when_the_diff_fails_or_is_cancelled() {
     for outcome in [RunOutcome::Failed, RunOutcome::Cancelled] {
-        let (run, _) = upload_and_wait(RunPlan { outcome, after_polls: 1, pr_num: "2".into() }, &[]);
+        let (run, _) = upload_and_wait(
+            RunPlan {
+                outcome,
+                after_polls: 1,
+                pr_num: "2".into(),
+            },
+            &[],
+        );
         let run = run.expect_code(7);
         assert!(run.stderr.contains(outcome.status()), "{}", run.stderr);
     }
@@ -162,15 +217,29 @@ fn wait_ends_with_7_when_the_diff_fails_or_is_cancelled() {
 #[test]
 fn wait_ends_with_7_when_the_diff_does_not_finish_in_time() {
     let started = Instant::now();
-    let plan = RunPlan { outcome: RunOutcome::Done, after_polls: 1000, pr_num: "2".into() };
+    let plan = RunPlan {
+        outcome: RunOutcome::Done,
+        after_polls: 1000,
+        pr_num: "2".into(),
+    };
     let (run, _) = upload_and_wait(plan, &["--timeout", "3s"]);
     run.expect_code(7);
-    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]
 fn transient_503s_and_a_429_with_retry_after_are_retried_to_success() {
-    for fault in [Fault::Unavailable { times: 2 }, Fault::RateLimited { times: 1, retry_after: "1".into() }] {
+    for fault in [
+        Fault::Unavailable { times: 2 },
+        Fault::RateLimited {
+            times: 1,
+            retry_after: "1".into(),
+        },
+    ] {
         let server = server();
         server.set_fault(fault.clone());
         let dir = project();
@@ -180,7 +249,10 @@ fn transient_503s_and_a_429_with_retry_after_are_retried_to_success() {
             .run()
             .expect_code(0)
             .assert_no_leak();
-        let statuses: Vec<_> = upload_requests(&server).iter().map(|r| r.response_status).collect();
+        let statuses: Vec<_> = upload_requests(&server)
+            .iter()
+            .map(|r| r.response_status)
+            .collect();
         assert_eq!(statuses.last(), Some(&Some(200)), "{fault:?}: {statuses:?}");
         assert!(statuses.len() >= 2, "{fault:?} was retried: {statuses:?}");
     }
@@ -201,7 +273,11 @@ fn persistent_503_stops_after_the_configured_attempts_with_exit_6() {
         .expect_code(6);
     run.assert_no_leak();
     assert_eq!(upload_requests(&server).len(), 3);
-    assert!(started.elapsed() < Duration::from_secs(8 + 5), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(8 + 5),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(run.stderr.contains("503"), "{}", run.stderr);
 }
 
@@ -215,7 +291,13 @@ fn a_rejected_key_exits_4_and_an_unknown_ci_config_exits_5() {
         .args(["upload", "--ci-config-id", CI_CONFIG_ID])
         .run()
         .expect_code(4);
-    assert!(!run.stderr.contains("dfk-canary-wrong-key") || run.stderr.lines().all(|l| l.starts_with("::add-mask::") || !l.contains("dfk-canary-wrong-key")));
+    assert!(
+        !run.stderr.contains("dfk-canary-wrong-key")
+            || run
+                .stderr
+                .lines()
+                .all(|l| l.starts_with("::add-mask::") || !l.contains("dfk-canary-wrong-key"))
+    );
 
     let run = foldup(dir.path(), &server)
         .owned_envs(&github_pull_request_env())
@@ -237,7 +319,8 @@ fn a_missing_api_key_exits_4_naming_the_variable_but_a_fork_is_skipped() {
         .expect_code(4);
     assert!(run.stderr.contains("DATAFOLD_API_KEY"), "{}", run.stderr);
 
-    let fork = repo_root().join("crates/foldup-github/tests/fixtures/pull_request.opened.fork.json");
+    let fork =
+        repo_root().join("crates/foldup-github/tests/fixtures/pull_request.opened.fork.json");
     let run = Foldup::new(dir.path())
         .env("DATAFOLD_HOST", server.url())
         .owned_envs(&github_pull_request_env())
@@ -246,7 +329,10 @@ fn a_missing_api_key_exits_4_naming_the_variable_but_a_fork_is_skipped() {
         .run()
         .expect_code(0);
     assert!(run.stderr.contains("fork"), "{}", run.stderr);
-    assert!(server.requests().is_empty(), "nothing is sent without a key");
+    assert!(
+        server.requests().is_empty(),
+        "nothing is sent without a key"
+    );
 }
 
 #[test]
@@ -255,7 +341,11 @@ fn missing_or_corrupt_manifest_exits_3_before_any_request() {
     let empty = tempfile::tempdir().unwrap();
     std::fs::create_dir(empty.path().join("target")).unwrap();
     let corrupt = project();
-    std::fs::write(corrupt.path().join("target/manifest.json"), "{\"metadata\": {\"dbt_schema_version\": ").unwrap();
+    std::fs::write(
+        corrupt.path().join("target/manifest.json"),
+        "{\"metadata\": {\"dbt_schema_version\": ",
+    )
+    .unwrap();
     for dir in [&empty, &corrupt] {
         let run = foldup(dir.path(), &server)
             .owned_envs(&github_pull_request_env())
@@ -274,15 +364,25 @@ fn a_symlink_out_of_the_target_is_refused() {
     let dir = project();
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("secret.json"), "{}").unwrap();
-    std::os::unix::fs::symlink(outside.path().join("secret.json"), dir.path().join("target/catalog.json")).unwrap();
-    std::fs::remove_file(dir.path().join("target/run_results.json")).unwrap();
-    std::os::unix::fs::symlink("/etc/passwd", dir.path().join("target/run_results.json")).unwrap();
-    let run = foldup(dir.path(), &server)
-        .owned_envs(&github_pull_request_env())
-        .args(["upload", "--ci-config-id", CI_CONFIG_ID, "--all-files"])
-        .run()
-        .expect_code(3);
-    assert!(run.stderr.contains("symlink") || run.stderr.contains("symbolic link"), "{}", run.stderr);
+    std::fs::remove_file(dir.path().join("target/catalog.json")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.json"),
+        dir.path().join("target/catalog.json"),
+    )
+    .unwrap();
+    for extra in [&[][..], &["--all-files"][..]] {
+        let run = foldup(dir.path(), &server)
+            .owned_envs(&github_pull_request_env())
+            .args(["upload", "--ci-config-id", CI_CONFIG_ID])
+            .args(extra.iter().copied())
+            .run()
+            .expect_code(3);
+        assert!(
+            run.stderr.contains("catalog.json") && run.stderr.contains("outside"),
+            "{}",
+            run.stderr
+        );
+    }
     assert!(server.requests().is_empty());
 }
 
@@ -293,19 +393,36 @@ fn dry_run_sends_nothing_and_prints_what_would_be_sent() {
     let archive = dir.path().join("kept.zip");
     let run = foldup(dir.path(), &server)
         .owned_envs(&github_pull_request_env())
-        .args(["upload", "--ci-config-id", CI_CONFIG_ID, "--dry-run", "--output"])
+        .args([
+            "upload",
+            "--ci-config-id",
+            CI_CONFIG_ID,
+            "--dry-run",
+            "--output",
+        ])
         .args([archive.to_str().unwrap()])
         .run()
         .expect_code(0);
     run.assert_no_leak();
     let (head_sha, _, _) = github_pr_facts();
-    assert!(run.stdout.contains(&format!("/api/v1/dbt/submit_artifacts/{CI_CONFIG_ID}")), "{}", run.stdout);
-    assert!(run.stdout.contains(&head_sha) && run.stdout.contains("pull_request"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains(&format!("/api/v1/dbt/submit_artifacts/{CI_CONFIG_ID}")),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(&head_sha) && run.stdout.contains("pull_request"),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("manifest.json"));
     assert!(server.requests().is_empty());
     let bytes = std::fs::read(&archive).expect("--output keeps the archive");
     assert_eq!(&bytes[..4], b"PK\x03\x04");
-    assert!(!bytes.windows(CANARY_KEY.len()).any(|w| w == CANARY_KEY.as_bytes()));
+    assert!(!bytes
+        .windows(CANARY_KEY.len())
+        .any(|w| w == CANARY_KEY.as_bytes()));
 }
 
 #[test]
@@ -340,7 +457,14 @@ fn check_reports_whether_datafold_has_the_artifacts() {
     let server = server();
     let dir = project();
     let sha = "89abcdef0123456789abcdef0123456789abcdef";
-    let base = ["dbt", "check-post-upload-dbt-artifacts", "--ci-config-id", CI_CONFIG_ID, "--run-type", "production"];
+    let base = [
+        "dbt",
+        "check-post-upload-dbt-artifacts",
+        "--ci-config-id",
+        CI_CONFIG_ID,
+        "--run-type",
+        "production",
+    ];
     let run = foldup(dir.path(), &server)
         .args(base)
         .args(["--branch", "main", "--commit-sha", sha])
@@ -348,7 +472,16 @@ fn check_reports_whether_datafold_has_the_artifacts() {
         .expect_code(3);
     run.assert_no_leak();
     foldup(dir.path(), &server)
-        .args(["dbt", "upload", "--ci-config-id", CI_CONFIG_ID, "--run-type", "production", "--commit-sha", sha])
+        .args([
+            "dbt",
+            "upload",
+            "--ci-config-id",
+            CI_CONFIG_ID,
+            "--run-type",
+            "production",
+            "--commit-sha",
+            sha,
+        ])
         .run()
         .expect_code(0);
     foldup(dir.path(), &server)
@@ -357,6 +490,13 @@ fn check_reports_whether_datafold_has_the_artifacts() {
         .run()
         .expect_code(0)
         .assert_no_leak();
-    let check = server.requests().into_iter().find(|r| r.path.contains("post_upload_check_artifacts")).unwrap();
-    assert_eq!((check.field("commit_sha"), check.field("branch")), (Some(sha), Some("main")));
+    let check = server
+        .requests()
+        .into_iter()
+        .find(|r| r.path.contains("post_upload_check_artifacts"))
+        .unwrap();
+    assert_eq!(
+        (check.field("commit_sha"), check.field("branch")),
+        (Some(sha), Some("main"))
+    );
 }

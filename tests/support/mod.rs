@@ -11,7 +11,10 @@ pub const CANARY_KEY: &str = "dfk-canary-7f3a9c1e5b2d4e6f";
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("repository root")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("repository root")
 }
 
 /// What a run of foldup produced.
@@ -25,12 +28,17 @@ pub struct Run {
 impl Run {
     /// Panics with the full output when the exit code is not `code`.
     pub fn expect_code(self, code: i32) -> Run {
-        assert_eq!(self.code, code, "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", self.stdout))
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", self.stdout))
     }
 
     /// Asserts the canary key appears nowhere, except inside GitHub's `::add-mask::` command,
@@ -41,7 +49,10 @@ impl Run {
                 if line.starts_with("::add-mask::") {
                     continue;
                 }
-                assert!(!line.contains(CANARY_KEY), "the API key leaked into {name}: {line}");
+                assert!(
+                    !line.contains(CANARY_KEY),
+                    "the API key leaked into {name}: {line}"
+                );
             }
         }
         self
@@ -116,9 +127,15 @@ pub fn github_pr_facts() -> (String, u64, String) {
     let payload: serde_json::Value =
         serde_json::from_slice(&std::fs::read(github_pr_payload()).unwrap()).unwrap();
     (
-        payload["pull_request"]["head"]["sha"].as_str().unwrap().to_owned(),
+        payload["pull_request"]["head"]["sha"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
         payload["number"].as_u64().unwrap(),
-        payload["repository"]["full_name"].as_str().unwrap().to_owned(),
+        payload["repository"]["full_name"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
     )
 }
 
@@ -130,7 +147,10 @@ pub fn github_pull_request_env() -> Vec<(String, String)> {
         ("GITHUB_ACTIONS", "true".to_owned()),
         ("CI", "true".to_owned()),
         ("GITHUB_EVENT_NAME", "pull_request".to_owned()),
-        ("GITHUB_EVENT_PATH", github_pr_payload().display().to_string()),
+        (
+            "GITHUB_EVENT_PATH",
+            github_pr_payload().display().to_string(),
+        ),
         ("GITHUB_SHA", GITHUB_MERGE_COMMIT.to_owned()),
         ("GITHUB_REF", format!("refs/pull/{number}/merge")),
         ("GITHUB_HEAD_REF", "changes".to_owned()),

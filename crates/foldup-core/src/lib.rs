@@ -25,3 +25,5 @@ pub use settings::Settings;
 
 /// Re-exported so plugins and the binary name one version of each.
 pub use async_trait::async_trait;
+pub use foldup_artifacts as artifacts;
+pub use foldup_datafold as datafold;

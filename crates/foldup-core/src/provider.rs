@@ -3,7 +3,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::{CiContext, DetectError, Env, PlainReporter, Reporter, Secret};
+use foldup_artifacts::{ArtifactError, ArtifactSet};
+use foldup_datafold::{DatafoldClient, DatafoldError, SubmitFields, SubmitReceipt};
+
+use crate::{CiContext, DetectError, Env, PlainReporter, Reporter, Secret, Settings};
 
 /// What a plugin needs besides the environment to build a context.
 #[derive(Debug, Clone)]
@@ -67,6 +70,29 @@ pub trait CiProvider: Send + Sync {
 
     /// Builds the context: every schema field with its source, per PRODUCT.md's rules.
     async fn detect(&self, env: &Env, options: &DetectOptions) -> Result<CiContext, DetectError>;
+
+    /// Finds and validates the dbt artifacts. Every CI shares the rules of PRODUCT.md, so the
+    /// default is the one to keep unless a CI keeps its artifacts somewhere of its own.
+    fn locate_artifacts(
+        &self,
+        env: &Env,
+        settings: &Settings,
+    ) -> Result<ArtifactSet, ArtifactError> {
+        foldup_artifacts::locate_artifacts(
+            &settings.locate_options(env, std::time::SystemTime::now()),
+        )
+    }
+
+    /// Sends the archive to Datafold.
+    async fn upload(
+        &self,
+        client: &DatafoldClient,
+        ci_config_id: u64,
+        archive: &std::path::Path,
+        fields: &SubmitFields,
+    ) -> Result<SubmitReceipt, DatafoldError> {
+        client.submit_artifacts(ci_config_id, archive, fields).await
+    }
 
     /// How this CI wants to be talked to in its log.
     fn reporter(&self, env: &Env) -> Box<dyn Reporter> {

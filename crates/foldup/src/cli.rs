@@ -25,10 +25,15 @@ pub const DBT_COMMANDS: &[(&str, &str, &[&str])] = &[
 
 /// The whole `foldup` command.
 pub fn command() -> Command {
-    let scoped = |scopes: &[Scope]| OPTIONS.iter().filter(move |o| scopes.contains(&o.scope) && o.key != "host");
-    let context = [Scope::Context];
-    let check = [Scope::Context, Scope::Datafold];
-    let upload = [Scope::Context, Scope::Datafold, Scope::Upload];
+    // `--host` is global (datafold-sdk takes it before `dbt`), so no command declares it again.
+    fn scoped(scopes: &'static [Scope]) -> impl Iterator<Item = &'static OptionSpec> {
+        OPTIONS
+            .iter()
+            .filter(move |o| scopes.contains(&o.scope) && o.key != "host")
+    }
+    const CONTEXT: &[Scope] = &[Scope::Context];
+    const CHECK: &[Scope] = &[Scope::Context, Scope::Datafold];
+    const UPLOAD: &[Scope] = &[Scope::Context, Scope::Datafold, Scope::Upload];
 
     let dbt = Command::new("dbt")
         .about("Drop-in for datafold-sdk's `datafold dbt …` commands: same flags, same variables.")
@@ -56,29 +61,31 @@ pub fn command() -> Command {
         .subcommand(
             Command::new("upload")
                 .about("Detect the CI, locate and validate the dbt artifacts, archive and upload them.")
-                .args(scoped(&upload).map(flag_arg)),
+                .args(scoped(UPLOAD).map(flag_arg)),
         )
         .subcommand(
             Command::new("env")
                 .about("Print the detected CI context and where each value came from.")
                 .arg(Arg::new("json").long("json").action(ArgAction::SetTrue).help("Print one JSON object (PRODUCT.md's schema)."))
-                .args(scoped(&context).map(flag_arg)),
+                .args(scoped(CONTEXT).map(flag_arg)),
         )
         .subcommand(
             Command::new("check")
                 .about("Ask Datafold whether the artifacts for this commit arrived.")
-                .args(scoped(&check).map(flag_arg)),
+                .args(scoped(CHECK).map(flag_arg)),
         )
         .subcommand(
             Command::new("config")
                 .about("Print the effective configuration and the source of each value (secrets redacted).")
-                .args(scoped(&upload).map(flag_arg)),
+                .args(scoped(UPLOAD).map(flag_arg)),
         )
         .subcommand(dbt)
 }
 
 fn provider_arg() -> Arg {
-    options::find("provider").map(flag_arg).expect("provider is an option")
+    options::find("provider")
+        .map(flag_arg)
+        .expect("provider is an option")
 }
 
 /// The clap argument for one option.
@@ -89,6 +96,7 @@ fn flag_arg(spec: &'static OptionSpec) -> Arg {
         Kind::Switch => arg.action(ArgAction::SetTrue),
         Kind::List => arg.action(ArgAction::Append).value_name("GLOB"),
         Kind::Number => arg.value_name("N"),
+        Kind::Minutes => arg.value_name("MINUTES"),
         Kind::Path => arg.value_name("PATH"),
         Kind::Choice(_) => arg.value_name("WORD"),
         Kind::Text | Kind::Secret => arg.value_name("TEXT"),
@@ -107,7 +115,10 @@ pub fn flag_values(matches: &ArgMatches) -> Vec<FlagValue> {
             } else {
                 matches.get_many::<String>(spec.key)?.cloned().collect()
             };
-            Some(FlagValue { key: spec.key, values })
+            Some(FlagValue {
+                key: spec.key,
+                values,
+            })
         })
         .collect()
 }
@@ -125,8 +136,21 @@ mod tests {
     fn dbt_upload_takes_datafold_sdk_flags_and_global_host() {
         let m = command()
             .try_get_matches_from([
-                "foldup", "--host", "http://x", "dbt", "upload", "--ci-config-id", "7", "--run-type", "pull_request",
-                "--target-folder", "t", "--commit-sha", "abc", "--run-id", "r1",
+                "foldup",
+                "--host",
+                "http://x",
+                "dbt",
+                "upload",
+                "--ci-config-id",
+                "7",
+                "--run-type",
+                "pull_request",
+                "--target-folder",
+                "t",
+                "--commit-sha",
+                "abc",
+                "--run-id",
+                "r1",
             ])
             .unwrap();
         let (_, dbt) = m.subcommand().unwrap();
@@ -134,16 +158,45 @@ mod tests {
         // Global flags reach the innermost command's matches.
         let mut keys: Vec<_> = flag_values(up).into_iter().map(|f| f.key).collect();
         keys.sort();
-        assert_eq!(keys, ["ci_config_id", "commit_sha", "host", "run_id", "run_type", "target_folder"]);
+        assert_eq!(
+            keys,
+            [
+                "ci_config_id",
+                "commit_sha",
+                "host",
+                "run_id",
+                "run_type",
+                "target_folder"
+            ]
+        );
     }
 
     #[test]
     fn upload_flags_cover_every_flagged_option() {
-        let m = command().try_get_matches_from(["foldup", "upload", "--include", "a/*", "--include", "b", "--wait"]).unwrap();
+        let m = command()
+            .try_get_matches_from([
+                "foldup",
+                "upload",
+                "--include",
+                "a/*",
+                "--include",
+                "b",
+                "--wait",
+            ])
+            .unwrap();
         let (_, up) = m.subcommand().unwrap();
         let flags = flag_values(up);
-        assert!(flags.contains(&FlagValue { key: "include", values: vec!["a/*".into(), "b".into()] }));
-        assert!(flags.contains(&FlagValue { key: "wait", values: vec!["true".into()] }));
-        assert!(!flags.iter().any(|f| f.key == "dry_run"), "unset switches stay out of the flag layer");
+        assert!(flags.contains(&FlagValue {
+            key: "include",
+            values: vec!["a/*".into(), "b".into()]
+        }));
+        assert!(flags.contains(&FlagValue {
+            key: "wait",
+            values: vec!["true".into()]
+        }));
+        assert!(
+            !flags.iter().any(|f| f.key == "dry_run"),
+            "unset switches stay out of the flag layer"
+        );
     }
 }

@@ -39,8 +39,12 @@ fn main() {
 /// Debug logs only when asked for with `RUST_LOG`, so the common path stays fast.
 fn init_tracing(env: &Env) {
     if let Some(filter) = env.get("RUST_LOG") {
-        let filter = tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+        let filter =
+            tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| "info".into());
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     }
 }
 
@@ -59,23 +63,42 @@ fn run(matches: &clap::ArgMatches, env: Env) -> Result<(), (Failure, Box<dyn Rep
         flags: cli::flag_values(leaf),
     })
     .map_err(|e| (e.into(), plain()))?;
-    let provider = registry::select(&env, settings.provider.as_deref()).map_err(|e| (Failure::usage(e), plain()))?;
+    let provider = registry::select(&env, settings.provider.as_deref())
+        .map_err(|e| (Failure::usage(e), plain()))?;
     let reporter = provider.reporter(&env);
-    let session = Session { env, settings, provider, reporter };
+    let session = Session {
+        env,
+        settings,
+        provider,
+        reporter,
+    };
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(|e| (Failure::usage(format!("cannot start foldup's async runtime: {e}")), plain()))?;
+        .map_err(|e| {
+            (
+                Failure::usage(format!("cannot start foldup's async runtime: {e}")),
+                plain(),
+            )
+        })?;
     let result = runtime.block_on(async {
         match (name, leaf_name) {
             ("env", _) => commands::env::run(&session, leaf.get_flag("json")).await,
             ("config", _) => commands::config::run(&session),
             ("upload", _) => commands::upload::run(&session, commands::upload::Mode::Upload).await,
-            ("check", _) | ("dbt", "check-post-upload-dbt-artifacts") => commands::check::run(&session).await,
-            ("dbt", "upload") => commands::upload::run(&session, commands::upload::Mode::Upload).await,
-            ("dbt", "upload-and-wait") => commands::upload::run(&session, commands::upload::Mode::UploadAndWait).await,
-            (other, leaf) => Err(Failure::usage(format!("unknown command '{other} {leaf}'; see foldup --help"))),
+            ("check", _) | ("dbt", "check-post-upload-dbt-artifacts") => {
+                commands::check::run(&session).await
+            }
+            ("dbt", "upload") => {
+                commands::upload::run(&session, commands::upload::Mode::Upload).await
+            }
+            ("dbt", "upload-and-wait") => {
+                commands::upload::run(&session, commands::upload::Mode::UploadAndWait).await
+            }
+            (other, leaf) => Err(Failure::usage(format!(
+                "unknown command '{other} {leaf}'; see foldup --help"
+            ))),
         }
     });
     result.map_err(|f| (f, session.reporter))

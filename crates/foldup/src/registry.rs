@@ -21,11 +21,16 @@ pub fn select(env: &Env, named: Option<&str>) -> Result<Box<dyn CiProvider>, Str
             let joined = known.join(", ");
             match all.iter().position(|p| p.name() == name) {
                 Some(i) => Ok(all.swap_remove(i)),
-                None => Err(format!("there is no provider named '{name}'; use one of: {joined}")),
+                None => Err(format!(
+                    "there is no provider named '{name}'; use one of: {joined}"
+                )),
             }
         }
         None => {
-            let i = all.iter().position(|p| p.is_active(env)).unwrap_or(all.len() - 1);
+            let i = all
+                .iter()
+                .position(|p| p.is_active(env))
+                .unwrap_or(all.len() - 1);
             Ok(all.swap_remove(i))
         }
     }
@@ -37,7 +42,11 @@ mod tests {
 
     #[test]
     fn detection_picks_the_running_ci_and_falls_back_to_local() {
-        let pick = |pairs: &[(&str, &str)]| select(&Env::from_pairs(pairs.iter().copied()), None).unwrap().name();
+        let pick = |pairs: &[(&str, &str)]| {
+            select(&Env::from_pairs(pairs.iter().copied()), None)
+                .unwrap()
+                .name()
+        };
         assert_eq!(pick(&[("GITHUB_ACTIONS", "true")]), "github-actions");
         assert_eq!(pick(&[("GITLAB_CI", "false")]), "gitlab-ci");
         assert_eq!(pick(&[("CIRCLECI", "true")]), "circleci");

@@ -248,7 +248,10 @@ impl Settings {
             branch: raw.branch,
             production_branch: raw.production_branch,
             provider: Some(raw.provider).filter(|p| p != "auto"),
-            project_dir: resolve(raw.project_dir.unwrap_or_else(|| PathBuf::from("."))),
+            project_dir: raw
+                .project_dir
+                .map(resolve)
+                .unwrap_or_else(|| cwd.to_path_buf()),
             target_folder: raw.target_folder.map(resolve),
             run_id: raw.run_id,
             all_files: raw.all_files,
@@ -432,6 +435,30 @@ impl Settings {
         }
         if let Some(branch) = &self.branch {
             ctx.branch = Sourced::new(branch.clone(), origin("branch"));
+        }
+    }
+
+    /// Where and how to look for the dbt artifacts. `DBT_TARGET_PATH` ranks below every foldup
+    /// layer, as PRODUCT.md orders it.
+    pub fn locate_options(
+        &self,
+        env: &Env,
+        now: std::time::SystemTime,
+    ) -> foldup_artifacts::LocateOptions {
+        foldup_artifacts::LocateOptions {
+            target_folder: self.target_folder.clone().map(|p| {
+                (
+                    p,
+                    self.source("target_folder")
+                        .unwrap_or_else(|| "target_folder".to_owned()),
+                )
+            }),
+            dbt_target_path: env.get("DBT_TARGET_PATH").map(PathBuf::from),
+            project_dir: self.project_dir.clone(),
+            all_files: self.all_files,
+            include: self.include.clone(),
+            max_age: self.max_artifact_age,
+            now,
         }
     }
 

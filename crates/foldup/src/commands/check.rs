@@ -11,14 +11,17 @@ pub async fn run(session: &Session) -> Result<(), Failure> {
     }
     let ctx = super::detect_context(session).await?;
     let ci_config_id = settings.ci_config_id.ok_or_else(|| {
-        Failure::usage("no Datafold CI config id: pass --ci-config-id N or set DATAFOLD_CI_CONFIG_ID")
+        Failure::usage(
+            "no Datafold CI config id: pass --ci-config-id N or set DATAFOLD_CI_CONFIG_ID",
+        )
     })?;
-    let commit_sha = ctx.commit_sha.value.clone().ok_or_else(|| {
-        Failure::usage(format!(
+    let commit_sha =
+        ctx.commit_sha.value.clone().ok_or_else(|| {
+            Failure::usage(format!(
             "cannot tell which commit to check ({}); pass --commit-sha with the full 40-digit sha",
             ctx.commit_sha.source.as_deref().unwrap_or("the CI does not say")
         ))
-    })?;
+        })?;
     let run_type = ctx.run_type.value.ok_or_else(|| {
         Failure::usage(format!(
             "cannot tell whether this build is a pull request or production ({}); pass --run-type pull_request or --run-type production",
@@ -31,12 +34,20 @@ pub async fn run(session: &Session) -> Result<(), Failure> {
             "DATAFOLD_API_KEY is not set; add your Datafold API key as a CI secret and expose it to this job as DATAFOLD_API_KEY",
         )
     })?;
-    let client = foldup_core::datafold::DatafoldClient::new(super::client_config(settings, &api_key))?;
+    let client =
+        foldup_core::datafold::DatafoldClient::new(super::client_config(settings, &api_key))?;
     let status = client
-        .check_artifacts(ci_config_id, commit_sha.as_str(), run_type.as_str(), ctx.branch.value.as_deref())
+        .check_artifacts(
+            ci_config_id,
+            commit_sha.as_str(),
+            run_type.as_str(),
+            ctx.branch.value.as_deref(),
+        )
         .await?;
-    if status.is_ok() {
-        session.reporter.info(&format!("Datafold has the dbt artifacts of commit {commit_sha} ({run_type})."));
+    if status == foldup_core::datafold::CheckStatus::Present {
+        session.reporter.info(&format!(
+            "Datafold has the dbt artifacts of commit {commit_sha} ({run_type})."
+        ));
         Ok(())
     } else {
         Err(Failure::new(

@@ -78,7 +78,12 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
         located.target.display(),
         located.target_source,
         located.manifest.schema_version,
-        located.manifest.dbt_version.as_deref().map(|v| format!(", dbt {v}")).unwrap_or_default(),
+        located
+            .manifest
+            .dbt_version
+            .as_deref()
+            .map(|v| format!(", dbt {v}"))
+            .unwrap_or_default(),
     ));
     for file in &located.files {
         reporter.info(&format!("  {} ({} bytes)", file.name, file.size));
@@ -92,7 +97,10 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
         run_type: plan.run_type.to_string(),
         run_id: settings.run_id.clone(),
     };
-    let url = format!("{}/api/v1/dbt/submit_artifacts/{}", settings.host, plan.ci_config_id);
+    let url = format!(
+        "{}/api/v1/dbt/submit_artifacts/{}",
+        settings.host, plan.ci_config_id
+    );
     if settings.dry_run {
         println!("Dry run: nothing was sent. foldup would send:");
         println!("POST {url}");
@@ -141,9 +149,17 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
             plan.commit_sha
         ));
         let run = client
-            .wait_for_run(plan.ci_config_id, plan.commit_sha.as_str(), settings.timeout, settings.wait_poll)
+            .wait_for_run(
+                plan.ci_config_id,
+                plan.commit_sha.as_str(),
+                settings.timeout,
+                settings.wait_poll,
+            )
             .await?;
-        reporter.info(&format!("Datafold's diff finished: run {} is {}.", run.id, run.status));
+        reporter.info(&format!(
+            "Datafold's diff finished: run {} is {}.",
+            run.id, run.status
+        ));
     }
     Ok(())
 }
@@ -160,7 +176,11 @@ fn plan(session: &Session, ctx: &CiContext) -> Result<Option<Plan>, Failure> {
     let run_type = match ctx.run_type.value {
         Some(run_type) => run_type,
         None => {
-            let why = ctx.run_type.source.as_deref().unwrap_or("the CI gives no sign of either");
+            let why = ctx
+                .run_type
+                .source
+                .as_deref()
+                .unwrap_or("the CI gives no sign of either");
             if settings.skip_unknown_run_type {
                 session.reporter.info(&format!(
                     "Skipping the upload: this build is neither a pull request nor production ({why}), and skip_unknown_run_type is set."
@@ -178,11 +198,19 @@ fn plan(session: &Session, ctx: &CiContext) -> Result<Option<Plan>, Failure> {
             "cannot tell which commit this build built ({why}); pass --commit-sha with the full 40-digit sha"
         ))
     })?;
-    Ok(Some(Plan { ci_config_id, run_type, commit_sha }))
+    Ok(Some(Plan {
+        ci_config_id,
+        run_type,
+        commit_sha,
+    }))
 }
 
 fn summary_markdown(ctx: &CiContext, plan: &Plan, files: usize) -> String {
-    let pr = ctx.pr_number.value.map(|n| format!(" · PR #{n}")).unwrap_or_default();
+    let pr = ctx
+        .pr_number
+        .value
+        .map(|n| format!(" · PR #{n}"))
+        .unwrap_or_default();
     format!(
         "### Datafold: dbt artifacts uploaded\n\n{} files for commit `{}` as a **{}** build (CI config {}){pr}.\n",
         files, plan.commit_sha, plan.run_type, plan.ci_config_id
@@ -206,7 +234,10 @@ impl Archive {
                         format!("cannot create a temporary folder for the archive ({e}); set TMPDIR to a writable folder or pass --output FILE"),
                     )
                 })?;
-                Ok(Archive { path: dir.path().join("artifacts.zip"), _temp: Some(dir) })
+                Ok(Archive {
+                    path: dir.path().join("artifacts.zip"),
+                    _temp: Some(dir),
+                })
             }
         }
     }
@@ -215,7 +246,10 @@ impl Archive {
         let file = std::fs::File::create(&self.path).map_err(|e| {
             Failure::new(
                 ExitCode::Artifacts,
-                format!("cannot write the archive {} ({e}); pass --output with a writable path", self.path.display()),
+                format!(
+                    "cannot write the archive {} ({e}); pass --output with a writable path",
+                    self.path.display()
+                ),
             )
         })?;
         Ok(std::io::BufWriter::with_capacity(256 * 1024, file))
