@@ -23,13 +23,32 @@ impl Drop for ServerProcess {
 
 pub fn run(_args: &[String]) -> Result<()> {
     let root = crate::repo_root();
-    crate::test::run_step("build", "cargo", &["build", "--quiet", "-p", "foldup", "-p", "foldup-testserver"])?;
+    crate::test::run_step(
+        "build",
+        "cargo",
+        &[
+            "build",
+            "--quiet",
+            "-p",
+            "foldup",
+            "-p",
+            "foldup-testserver",
+        ],
+    )?;
     let bin = root.join("target/debug");
     let work = tempdir()?;
     let record = work.join("requests.json");
 
     let mut child = Command::new(bin.join("foldup-testserver"))
-        .args(["--port", "0", "--api-key", DEMO_KEY, "--ci-config-id", DEMO_CI_CONFIG_ID, "--record"])
+        .args([
+            "--port",
+            "0",
+            "--api-key",
+            DEMO_KEY,
+            "--ci-config-id",
+            DEMO_CI_CONFIG_ID,
+            "--record",
+        ])
         .arg(&record)
         .stdout(Stdio::piped())
         .spawn()
@@ -37,7 +56,9 @@ pub fn run(_args: &[String]) -> Result<()> {
     let stdout = child.stdout.take().context("server stdout")?;
     let server = ServerProcess(child);
     let mut url = String::new();
-    BufReader::new(stdout).read_line(&mut url).context("reading the server's URL")?;
+    BufReader::new(stdout)
+        .read_line(&mut url)
+        .context("reading the server's URL")?;
     let url = url.trim().to_owned();
     if url.is_empty() {
         bail!("foldup-testserver printed no URL; run target/debug/foldup-testserver --help to check it starts");
@@ -47,19 +68,30 @@ pub fn run(_args: &[String]) -> Result<()> {
     let payload = root.join("crates/foldup-github/tests/fixtures/pull_request.opened.json");
     let facts: Value = serde_json::from_slice(&std::fs::read(&payload)?)?;
     let number = facts["number"].as_u64().unwrap_or(1);
-    let repository = facts["repository"]["full_name"].as_str().unwrap_or("octo/demo");
+    let repository = facts["repository"]["full_name"]
+        .as_str()
+        .unwrap_or("octo/demo");
     let github_env = [
         ("GITHUB_ACTIONS", "true".to_owned()),
         ("GITHUB_EVENT_NAME", "pull_request".to_owned()),
         ("GITHUB_EVENT_PATH", payload.display().to_string()),
         // GitHub's merge commit for the PR: foldup must send the PR head instead.
-        ("GITHUB_SHA", "9a1c3b6e0f2d4a8b7c5e3f1a9b8c7d6e5f4a3b2c".to_owned()),
+        (
+            "GITHUB_SHA",
+            "9a1c3b6e0f2d4a8b7c5e3f1a9b8c7d6e5f4a3b2c".to_owned(),
+        ),
         ("GITHUB_REF", format!("refs/pull/{number}/merge")),
         ("GITHUB_REPOSITORY", repository.to_owned()),
         ("GITHUB_SERVER_URL", "https://github.com".to_owned()),
         ("GITHUB_RUN_ID", "1".to_owned()),
-        ("GITHUB_OUTPUT", work.join("github_output").display().to_string()),
-        ("GITHUB_STEP_SUMMARY", work.join("step_summary").display().to_string()),
+        (
+            "GITHUB_OUTPUT",
+            work.join("github_output").display().to_string(),
+        ),
+        (
+            "GITHUB_STEP_SUMMARY",
+            work.join("step_summary").display().to_string(),
+        ),
     ];
     eprintln!("==> foldup upload, as a GitHub Actions pull_request job on examples/shop (real payload: {})", payload.display());
     let status = Command::new(bin.join("foldup"))
@@ -77,10 +109,15 @@ pub fn run(_args: &[String]) -> Result<()> {
         bail!("foldup upload failed ({status}); its message is above");
     }
 
-    let requests: Value = serde_json::from_slice(&std::fs::read(&record).context("reading the server's record")?)?;
+    let requests: Value =
+        serde_json::from_slice(&std::fs::read(&record).context("reading the server's record")?)?;
     println!("\nWhat the Datafold stand-in received:");
     for request in requests.as_array().into_iter().flatten() {
-        println!("  {} {}", request["method"].as_str().unwrap_or("?"), request["path"].as_str().unwrap_or("?"));
+        println!(
+            "  {} {}",
+            request["method"].as_str().unwrap_or("?"),
+            request["path"].as_str().unwrap_or("?")
+        );
         for header in request["headers"].as_array().into_iter().flatten() {
             let name = header[0].as_str().unwrap_or_default();
             if name == "authorization" {
@@ -90,18 +127,33 @@ pub fn run(_args: &[String]) -> Result<()> {
             }
         }
         for field in request["fields"].as_array().into_iter().flatten() {
-            println!("    field {} = {}", field[0].as_str().unwrap_or_default(), field[1].as_str().unwrap_or_default());
+            println!(
+                "    field {} = {}",
+                field[0].as_str().unwrap_or_default(),
+                field[1].as_str().unwrap_or_default()
+            );
         }
         if let Some(archive) = request["archive"].as_object() {
-            println!("    file part '{}': {} bytes, zip entries:", archive["part_name"].as_str().unwrap_or(""), archive["size"]);
+            println!(
+                "    file part '{}': {} bytes, zip entries:",
+                archive["part_name"].as_str().unwrap_or(""),
+                archive["size"]
+            );
             for entry in archive["entries"].as_array().into_iter().flatten() {
-                println!("      {:<24} {:>9} bytes", entry["name"].as_str().unwrap_or(""), entry["size"]);
+                println!(
+                    "      {:<24} {:>9} bytes",
+                    entry["name"].as_str().unwrap_or(""),
+                    entry["size"]
+                );
             }
         }
         println!("    answered {}", request["response_status"]);
     }
-    let head = facts["pull_request"]["head"]["sha"].as_str().unwrap_or_default();
+    let head = facts["pull_request"]["head"]["sha"]
+        .as_str()
+        .unwrap_or_default();
     println!("\nThe PR head commit in the payload is {head}; GitHub's merge commit was not sent.");
+    let _ = std::fs::remove_dir_all(&work);
     Ok(())
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use foldup_artifacts::{ArtifactError, ArtifactSet};
-use foldup_datafold::{DatafoldClient, DatafoldError, SubmitFields, SubmitReceipt};
+use foldup_datafold::{DatafoldClient, DatafoldError, SubmitFields, SubmitReceipt, UploadProgress};
 
 use crate::{CiContext, DetectError, Env, PlainReporter, Reporter, Secret, Settings};
 
@@ -83,15 +83,23 @@ pub trait CiProvider: Send + Sync {
         )
     }
 
-    /// Sends the archive to Datafold.
+    /// Sends the archive to Datafold, calling `progress` (if any) as bytes go out.
     async fn upload(
         &self,
         client: &DatafoldClient,
         ci_config_id: u64,
         archive: &std::path::Path,
         fields: &SubmitFields,
+        progress: Option<UploadProgress>,
     ) -> Result<SubmitReceipt, DatafoldError> {
-        client.submit_artifacts(ci_config_id, archive, fields).await
+        match progress {
+            Some(progress) => {
+                client
+                    .submit_artifacts_with_progress(ci_config_id, archive, fields, progress)
+                    .await
+            }
+            None => client.submit_artifacts(ci_config_id, archive, fields).await,
+        }
     }
 
     /// How this CI wants to be talked to in its log.

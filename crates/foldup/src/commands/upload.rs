@@ -3,7 +3,10 @@
 
 use std::path::PathBuf;
 
-use foldup_core::datafold::{DatafoldClient, SubmitFields};
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use foldup_core::datafold::{DatafoldClient, SubmitFields, UploadProgress};
 use foldup_core::{CiContext, CommitSha, RunType, Secret};
 
 use crate::failure::{ExitCode, Failure};
@@ -125,10 +128,26 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
 
     let client = DatafoldClient::new(super::client_config(settings, &api_key))?;
     reporter.group_start("foldup: upload to Datafold");
+    let bar = progress_bar(summary.compressed_bytes);
+    let progress = bar.clone().map(|bar| -> UploadProgress {
+        Arc::new(move |sent, total| {
+            bar.set_length(total);
+            bar.set_position(sent);
+        })
+    });
     let sent = session
         .provider
-        .upload(&client, plan.ci_config_id, archive.path(), &fields)
+        .upload(
+            &client,
+            plan.ci_config_id,
+            archive.path(),
+            &fields,
+            progress,
+        )
         .await;
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
     reporter.group_end();
     sent?;
     reporter.info(&format!(
@@ -162,6 +181,23 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
         ));
     }
     Ok(())
+}
+
+/// Archives below this size go out in a blink; a bar would only flicker.
+const PROGRESS_BAR_MIN_BYTES: u64 = 8 * 1024 * 1024;
+
+/// A progress bar for long uploads, on a terminal only: CI logs get no bar noise.
+fn progress_bar(archive_bytes: u64) -> Option<indicatif::ProgressBar> {
+    if archive_bytes < PROGRESS_BAR_MIN_BYTES || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(archive_bytes);
+    let style = indicatif::ProgressStyle::with_template(
+        "uploading {bar:40} {bytes}/{total_bytes} {bytes_per_sec}",
+    )
+    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+    bar.set_style(style);
+    Some(bar)
 }
 
 /// Settles the config id, run type and commit, or explains what is missing. `None` means the
