@@ -86,10 +86,7 @@ fn main() -> Result<()> {
     };
     let server = TestServer::try_start(config)?;
     let url = server.url();
-    let mut stdout = std::io::stdout().lock();
-    writeln!(stdout, "{url}").context("could not print the URL")?;
-    stdout.flush().context("could not print the URL")?;
-    drop(stdout);
+    // The ready file first, so that whoever reads the URL line can rely on it too.
     if let Some(path) = &args.ready_file {
         // Through a rename, so a script polling for the file never reads it half-written.
         let mut partial = path.clone().into_os_string();
@@ -98,6 +95,10 @@ fn main() -> Result<()> {
             .and_then(|()| std::fs::rename(&partial, path))
             .with_context(|| format!("could not write the ready file {}", path.display()))?;
     }
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{url}").context("could not print the URL")?;
+    stdout.flush().context("could not print the URL")?;
+    drop(stdout);
     // Serve until the process is killed; the server runs on its own thread.
     loop {
         std::thread::park();
