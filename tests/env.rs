@@ -189,7 +189,7 @@ fn bad_input_gets_one_sentence_and_exit_2() {
         (
             &["env", "--provider", "jenkins"],
             &[],
-            "--provider must be one of",
+            "there is no provider named 'jenkins'",
         ),
         (&["env", "--commit-sha", "abc1234"], &[], "7 hex digits"),
         (

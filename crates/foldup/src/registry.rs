@@ -54,6 +54,20 @@ mod tests {
     }
 
     #[test]
+    fn the_provider_option_documents_every_plugin() {
+        let doc = foldup_core::settings::options::find("provider")
+            .unwrap()
+            .doc;
+        for provider in providers() {
+            assert!(
+                doc.contains(provider.name()),
+                "the provider option's doc does not name {}",
+                provider.name()
+            );
+        }
+    }
+
+    #[test]
     fn a_named_provider_wins_and_an_unknown_one_is_explained() {
         let env = Env::from_pairs([("GITHUB_ACTIONS", "true")]);
         assert_eq!(select(&env, Some("circleci")).unwrap().name(), "circleci");

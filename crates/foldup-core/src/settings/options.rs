@@ -67,7 +67,6 @@ impl OptionSpec {
 }
 
 const RUN_TYPES: &[&str] = &["auto", "pull_request", "production"];
-const PROVIDERS: &[&str] = &["auto", "github-actions", "gitlab-ci", "circleci", "local"];
 
 /// Every option, in the order `foldup config` and the docs show them.
 pub const OPTIONS: &[OptionSpec] = &[
@@ -115,10 +114,11 @@ pub const OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         key: "provider",
-        kind: Kind::Choice(PROVIDERS),
+        // Text, not a choice: the binary's plugin registry is the one list of providers.
+        kind: Kind::Text,
         scope: Scope::Context,
         also_env: &[],
-        doc: "Skip CI detection and use this provider's rules.",
+        doc: "Skip CI detection and use this provider's rules: github-actions, gitlab-ci, circleci or local (auto detects).",
     },
     OptionSpec {
         key: "project_dir",
