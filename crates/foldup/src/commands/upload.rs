@@ -50,9 +50,9 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
         (Some(key), _) => Some(key.clone()),
         (None, true) => None,
         (None, false) if ctx.is_fork() => {
-            reporter.info(
+            reporter.notice(
                 "Skipping the upload: this is a pull request from a fork, and CI withholds secrets such as \
-                 DATAFOLD_API_KEY from forks. Datafold will diff it once the branch is pushed to the main repository.",
+                 DATAFOLD_API_KEY from forks. To get a data diff, push the branch to the main repository.",
             );
             return Ok(());
         }
@@ -218,7 +218,7 @@ fn plan(session: &Session, ctx: &CiContext) -> Result<Option<Plan>, Failure> {
                 .as_deref()
                 .unwrap_or("the CI gives no sign of either");
             if settings.skip_unknown_run_type {
-                session.reporter.info(&format!(
+                session.reporter.notice(&format!(
                     "Skipping the upload: this build is neither a pull request nor production ({why}), and skip_unknown_run_type is set."
                 ));
                 return Ok(None);
