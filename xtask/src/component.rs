@@ -107,14 +107,14 @@ fn check_inputs(inputs: &Map<String, Value>, body: &str, problems: &mut Vec<Stri
             problems.push(format!("input {name} needs a description"));
         }
         let default = &spec["default"];
-        let fits = match (kind, default) {
-            (_, Value::Null) => true,
-            ("string", Value::String(_))
-            | ("boolean", Value::Bool(_))
-            | ("number", Value::Number(_))
-            | ("array", Value::Array(_)) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (kind, default),
+            (_, Value::Null)
+                | ("string", Value::String(_))
+                | ("boolean", Value::Bool(_))
+                | ("number", Value::Number(_))
+                | ("array", Value::Array(_))
+        );
         if !fits {
             problems.push(format!("input {name}'s default {default} is not a {kind}"));
         }
@@ -422,7 +422,7 @@ fn run_pipelines() -> Result<()> {
         command
             .arg(&gitlab_ci_local)
             .arg("--cwd")
-            .arg(&repo)
+            .arg(".") // gitlab-ci-local wants it relative; the process runs in the repository
             .arg("--home")
             .arg(scratch.join("gitlab-ci-local-home"))
             .args(["--force-shell-executor", "--no-color", "--variable"])

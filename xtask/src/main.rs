@@ -4,12 +4,20 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
+mod action;
+mod ci_docs;
+mod component;
 mod contract;
+mod datafold_server;
+mod dist;
 mod docs;
 mod fixtures;
+mod orb;
+mod release_mirror;
 mod test;
+mod validators;
 
-const TASKS: &str = "test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference)";
+const TASKS: &str = "test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static release archive), dist-test (check it and install.sh), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -20,6 +28,15 @@ fn main() -> Result<()> {
         "fixtures" => fixtures::run(&rest),
         "docs" => docs::run(&rest),
         "contract" => contract::run(&rest),
+        "dist" => dist::run(&rest),
+        "dist-test" => dist::test(&rest),
+        "orb" => orb::run(&rest),
+        "orb-test" => orb::test(&rest),
+        "component" => component::run(&rest),
+        "component-test" => component::test(&rest),
+        "action" => action::run(&rest),
+        "action-test" => action::test(&rest),
+        "ci-docs" => ci_docs::run(&rest),
         "" => bail!("name a task: {TASKS}"),
         other => bail!("unknown task '{other}'; tasks: {TASKS}"),
     }

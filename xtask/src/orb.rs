@@ -850,7 +850,7 @@ fn run_scripts() -> Result<()> {
         env.push((
             "BASH_ENV".to_owned(),
             scratch
-                .join(format!("bash-env-{case}"))
+                .join(format!("bash-env-{}", case.replace('/', "-")))
                 .display()
                 .to_string(),
         ));

@@ -23,6 +23,13 @@ pub fn run(_args: &[String]) -> Result<()> {
     run_step("lints", "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
     run_step("build", "cargo", &["build", "--workspace", "--bins"])?;
     crate::contract::run(&[])?;
+    // Shipping: docs/ci made of the validated examples, the static release binary and install.sh,
+    // then the orb, the GitLab component and the GitHub Action, each validated and run end to end.
+    crate::ci_docs::run(&["--check".to_owned()])?;
+    crate::dist::test(&[])?;
+    crate::orb::test(&[])?;
+    crate::component::test(&[])?;
+    crate::action::test(&[])?;
     // The unit, plugin and end-to-end tests run last so that their runner's summary closes the log.
     run_step("tests", "cargo", &["nextest", "run", "--workspace", "--no-fail-fast"])?;
     Ok(())
