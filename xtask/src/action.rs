@@ -200,6 +200,22 @@ pub fn run(_args: &[String]) -> Result<()> {
         "vendor.github-workflows",
         &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     )?;
+    // Each step's script, as the runner's `shell: bash` runs it.
+    let out = crate::repo_root().join("target/action");
+    fs::create_dir_all(&out)?;
+    let mut scripts = Vec::new();
+    for (index, step) in steps.iter().enumerate() {
+        let script = out.join(format!("step-{index}.sh"));
+        fs::write(
+            &script,
+            format!("#!/bin/bash\n{}", step["run"].as_str().unwrap_or("")),
+        )?;
+        scripts.push(script);
+    }
+    validators::shellcheck(
+        "bash",
+        &scripts.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    )?;
     Ok(())
 }
 

@@ -244,6 +244,22 @@ pub fn run(_args: &[String]) -> Result<()> {
         "vendor.gitlab-ci",
         &[&header_file, &rendered_file, &example_path],
     )?;
+    // The job's script, as the job's shell (sh in the default alpine image) runs it.
+    let job = validators::parse_yaml(&rendered, "the component's job")?;
+    let script: Vec<String> = job
+        .as_object()
+        .and_then(|jobs| jobs.values().next())
+        .and_then(|j| j["script"].as_array())
+        .map(|lines| {
+            lines
+                .iter()
+                .filter_map(|l| l.as_str().map(str::to_owned))
+                .collect()
+        })
+        .context("the component's job has no script")?;
+    let script_file = out.join("upload.script.sh");
+    fs::write(&script_file, format!("#!/bin/sh\n{}\n", script.join("\n")))?;
+    validators::shellcheck("sh", &[&script_file])?;
     Ok(())
 }
 
