@@ -135,9 +135,13 @@ fn validation_error(location: &str, field: &str, message: &str, kind: &str) -> R
 /// the normal answer.
 fn fault_response(fault: &Fault, path: &str, query: Option<&str>) -> Option<Response> {
     let response = match fault {
-        Fault::None | Fault::Slow { .. } | Fault::Trickle { .. } | Fault::ResetMidBody { .. } => {
-            return None
-        }
+        Fault::None
+        | Fault::Slow { .. }
+        | Fault::Trickle { .. }
+        | Fault::ResetMidBody { .. }
+        | Fault::Silent { .. }
+        | Fault::CloseWithoutAnswer { .. }
+        | Fault::NotHttp => return None,
         Fault::Hang => StatusCode::GATEWAY_TIMEOUT.into_response(),
         Fault::Unavailable { .. } => detail(
             StatusCode::SERVICE_UNAVAILABLE,

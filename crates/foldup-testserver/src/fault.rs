@@ -49,6 +49,22 @@ pub enum Fault {
         #[serde(default)]
         times: Option<u32>,
     },
+    /// Accept the TCP connection, then never read from it or answer (not even a TLS handshake),
+    /// as a black-holed load balancer does; for `times` connections or forever. Admin requests
+    /// over plain HTTP still get through.
+    Silent {
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    /// Read the request head, then close the connection (FIN) without an answer, as a crashing
+    /// server or an idle-timeout proxy does; for `times` connections or forever. Plain HTTP only.
+    CloseWithoutAnswer {
+        #[serde(default)]
+        times: Option<u32>,
+    },
+    /// Read the request head, then answer with bytes that are not HTTP, as another service on
+    /// the port would. Plain HTTP only.
+    NotHttp,
     /// An HTML error page, as a proxy or load balancer in front of the API sends it.
     HtmlErrorPage { status: u16 },
     /// A redirect to `base_url` + the request's own path and query.
@@ -60,7 +76,10 @@ impl Fault {
     pub fn times(&self) -> Option<u32> {
         match self {
             Fault::Unavailable { times } | Fault::RateLimited { times, .. } => Some(*times),
-            Fault::Status { times, .. } | Fault::ResetMidBody { times } => *times,
+            Fault::Status { times, .. }
+            | Fault::ResetMidBody { times }
+            | Fault::Silent { times }
+            | Fault::CloseWithoutAnswer { times } => *times,
             _ => None,
         }
     }
@@ -81,9 +100,23 @@ impl Fault {
             Fault::Trickle { .. } => "trickle",
             Fault::Hang => "hang",
             Fault::ResetMidBody { .. } => "reset_mid_body",
+            Fault::Silent { .. } => "silent",
+            Fault::CloseWithoutAnswer { .. } => "close_without_answer",
+            Fault::NotHttp => "not_http",
             Fault::HtmlErrorPage { .. } => "html_error_page",
             Fault::RedirectTo { .. } => "redirect_to",
         }
+    }
+
+    /// Whether the fault happens below HTTP, in the listener, instead of in a response.
+    pub fn is_below_http(&self) -> bool {
+        matches!(
+            self,
+            Fault::ResetMidBody { .. }
+                | Fault::Silent { .. }
+                | Fault::CloseWithoutAnswer { .. }
+                | Fault::NotHttp
+        )
     }
 }
 
@@ -103,29 +136,26 @@ impl ActiveFault {
         self.fault != Fault::None && self.fault.times().is_none_or(|times| self.hits < times)
     }
 
-    /// The fault to apply to the next HTTP request, counting it. Connection resets are claimed
+    /// The fault to apply to the next HTTP request, counting it. Faults below HTTP are claimed
     /// by the listener instead, before HTTP parsing starts.
     pub(crate) fn next_for_request(&mut self) -> Option<Fault> {
-        if matches!(self.fault, Fault::ResetMidBody { .. }) || !self.has_budget() {
+        if self.fault.is_below_http() || !self.has_budget() {
             return None;
         }
         self.hits += 1;
         Some(self.fault.clone())
     }
 
-    /// Whether new connections must be inspected for a reset.
-    pub(crate) fn reset_armed(&self) -> bool {
-        matches!(self.fault, Fault::ResetMidBody { .. }) && self.has_budget()
+    /// The fault below HTTP that new connections must be inspected for, if one is due.
+    pub(crate) fn raw_armed(&self) -> Option<Fault> {
+        (self.fault.is_below_http() && self.has_budget()).then(|| self.fault.clone())
     }
 
-    /// Claims one reset if one is still due.
-    pub(crate) fn claim_reset(&mut self) -> bool {
-        if self.reset_armed() {
-            self.hits += 1;
-            true
-        } else {
-            false
-        }
+    /// Claims one application of the fault below HTTP, if one is still due.
+    pub(crate) fn claim_raw(&mut self) -> Option<Fault> {
+        let fault = self.raw_armed()?;
+        self.hits += 1;
+        Some(fault)
     }
 }
 
@@ -195,9 +225,14 @@ mod tests {
     fn resets_are_claimed_by_the_listener_only() {
         let mut active = ActiveFault::new(Fault::ResetMidBody { times: Some(1) });
         assert_eq!(active.next_for_request(), None);
-        assert!(active.claim_reset());
-        assert!(!active.claim_reset());
-        assert!(!active.reset_armed());
+        assert!(active.claim_raw().is_some());
+        assert_eq!(active.claim_raw(), None);
+        assert_eq!(active.raw_armed(), None);
+        let mut silent = ActiveFault::new(Fault::Silent { times: None });
+        assert_eq!(silent.next_for_request(), None);
+        for _ in 0..3 {
+            assert_eq!(silent.claim_raw(), Some(Fault::Silent { times: None }));
+        }
     }
 
     #[test]

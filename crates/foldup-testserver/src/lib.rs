@@ -56,6 +56,55 @@ pub struct ServerConfig {
     pub record_file: Option<PathBuf>,
     /// Bodies larger than this are refused with 413.
     pub max_upload_bytes: u64,
+    /// Serve HTTPS with this certificate instead of plain HTTP.
+    pub tls: Option<TlsIdentity>,
+}
+
+/// A certificate chain and its private key (DER; the key in PKCS#8), for serving HTTPS. Tests
+/// make a throwaway CA and a certificate for `127.0.0.1` with `rcgen` and trust the CA through
+/// `SSL_CERT_FILE`, or deliberately do not.
+#[derive(Clone)]
+pub struct TlsIdentity {
+    /// The server's certificate first, then any intermediates.
+    pub cert_chain: Vec<Vec<u8>>,
+    pub private_key_pkcs8: Vec<u8>,
+}
+
+impl fmt::Debug for TlsIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsIdentity")
+            .field(
+                "cert_chain",
+                &format_args!("[{} certificates]", self.cert_chain.len()),
+            )
+            .field("private_key_pkcs8", &"<redacted>")
+            .finish()
+    }
+}
+
+impl TlsIdentity {
+    fn acceptor(&self) -> Result<tokio_rustls::TlsAcceptor, TestServerError> {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+        let tls_error = |e: rustls::Error| TestServerError::Tls(e.to_string());
+        // The provider named explicitly, so no process-wide default is needed or changed.
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        let certs = self
+            .cert_chain
+            .iter()
+            .map(|der| CertificateDer::from(der.clone()))
+            .collect();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.private_key_pkcs8.clone()));
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(tls_error)?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(tls_error)?;
+        // HTTP/1.1 only, so that `Connection: close` gives each request its own connection.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    }
 }
 
 impl ServerConfig {
@@ -70,6 +119,7 @@ impl ServerConfig {
             run_plan: RunPlan::default(),
             record_file: None,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            tls: None,
         }
     }
 }
@@ -89,6 +139,7 @@ impl fmt::Debug for ServerConfig {
             .field("run_plan", &self.run_plan)
             .field("record_file", &self.record_file)
             .field("max_upload_bytes", &self.max_upload_bytes)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -105,11 +156,14 @@ pub enum TestServerError {
     },
     #[error("The test server could not start its runtime: {0}.")]
     Runtime(std::io::Error),
+    #[error("The test server could not use its TLS certificate: {0}.")]
+    Tls(String),
 }
 
 /// A running server on its own thread and runtime; stops when dropped.
 pub struct TestServer {
     address: SocketAddr,
+    tls: bool,
     state: Arc<ServerState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
@@ -131,6 +185,8 @@ impl TestServer {
             address: requested,
             source,
         };
+        let tls = config.tls.as_ref().map(TlsIdentity::acceptor).transpose()?;
+        let serves_tls = tls.is_some();
         let std_listener = std::net::TcpListener::bind(requested).map_err(bind_error)?;
         std_listener.set_nonblocking(true).map_err(bind_error)?;
         let address = std_listener.local_addr().map_err(bind_error)?;
@@ -153,7 +209,7 @@ impl TestServer {
             .spawn(move || {
                 runtime.block_on(async move {
                     let listener = match tokio::net::TcpListener::from_std(std_listener)
-                        .and_then(|l| FaultAwareListener::spawn(l, server_state.clone()))
+                        .and_then(|l| FaultAwareListener::spawn(l, server_state.clone(), tls))
                     {
                         Ok(listener) => listener,
                         Err(e) => {
@@ -186,15 +242,17 @@ impl TestServer {
         }
         Ok(TestServer {
             address,
+            tls: serves_tls,
             state,
             shutdown: Some(shutdown),
             thread: Some(thread),
         })
     }
 
-    /// `http://127.0.0.1:<port>` (no trailing slash).
+    /// `http://127.0.0.1:<port>`, or `https://…` when serving TLS (no trailing slash).
     pub fn url(&self) -> String {
-        format!("http://{}", self.address)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}", self.address)
     }
 
     pub fn address(&self) -> SocketAddr {

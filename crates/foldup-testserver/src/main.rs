@@ -83,6 +83,7 @@ fn main() -> Result<()> {
         },
         record_file: args.record,
         max_upload_bytes: args.max_upload_bytes,
+        tls: None,
     };
     let server = TestServer::try_start(config)?;
     let url = server.url();

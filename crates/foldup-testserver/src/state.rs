@@ -65,12 +65,14 @@ impl ServerState {
         lock(&self.fault).next_for_request()
     }
 
-    pub fn reset_armed(&self) -> bool {
-        lock(&self.fault).reset_armed()
+    /// The fault below HTTP that new connections meet, if one is due.
+    pub fn raw_fault_armed(&self) -> Option<Fault> {
+        lock(&self.fault).raw_armed()
     }
 
-    pub fn claim_reset(&self) -> bool {
-        lock(&self.fault).claim_reset()
+    /// Counts one application of the fault below HTTP and returns it, if one is still due.
+    pub fn claim_raw_fault(&self) -> Option<Fault> {
+        lock(&self.fault).claim_raw()
     }
 
     pub fn set_run_plan(&self, plan: RunPlan) {
