@@ -1,13 +1,29 @@
 //! Shared helpers for the end-to-end tests: run the real foldup binary in a controlled
-//! environment and check what it printed.
+//! environment and check what it printed and wrote.
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// The API key every test uses. It must never appear in anything foldup prints or writes.
 pub const CANARY_KEY: &str = "dfk-canary-7f3a9c1e5b2d4e6f";
+/// Provider tokens, as canaries too: foldup sends them to the provider's API and nowhere else.
+pub const CANARY_GITHUB_TOKEN: &str = "ghp_canaryGH4c1d9e7a2b5f8036";
+pub const CANARY_GITLAB_TOKEN: &str = "glpat-canaryGL8e2f4a6c9d1b";
+pub const CANARY_CIRCLE_TOKEN: &str = "CCIPAT_canaryCC5b7d9f1e3a2c";
+/// Every secret a test may hand foldup.
+pub const CANARIES: [&str; 4] = [
+    CANARY_KEY,
+    CANARY_GITHUB_TOKEN,
+    CANARY_GITLAB_TOKEN,
+    CANARY_CIRCLE_TOKEN,
+];
+/// A leak of this many characters of a canary counts, so that a key cut short by a truncated
+/// message is still caught.
+const LEAK_WINDOW: usize = 12;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -23,6 +39,85 @@ pub struct Run {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// From start to exit.
+    pub elapsed: Duration,
+    /// The highest resident set size the child reached (VmHWM), in KiB, as last seen while it ran.
+    pub peak_rss_kib: Option<u64>,
+}
+
+/// The first canary (or a `LEAK_WINDOW`-long piece of one) found in `bytes`.
+pub fn find_canary(bytes: &[u8]) -> Option<&'static str> {
+    CANARIES.into_iter().find(|canary| {
+        canary
+            .as_bytes()
+            .windows(LEAK_WINDOW)
+            .any(|piece| bytes.windows(piece.len()).any(|w| w == piece))
+    })
+}
+
+/// Asserts no canary appears in `text`, except in the one line GitHub's runner consumes and never
+/// shows: `::add-mask::<that secret>`.
+pub fn assert_text_has_no_canary(name: &str, text: &str) {
+    for line in text.split(['\n', '\r']) {
+        if CANARIES
+            .iter()
+            .any(|canary| line == format!("::add-mask::{canary}"))
+        {
+            continue;
+        }
+        if let Some(canary) = find_canary(line.as_bytes()) {
+            panic!("a secret ({}…) leaked into {name}: {line}", &canary[..6]);
+        }
+    }
+}
+
+/// Asserts no canary appears in a file foldup wrote; a zip archive is also read entry by entry
+/// (names and contents, decompressed), since deflate would hide a secret from a byte scan.
+pub fn assert_file_has_no_canary(path: &Path) {
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+        Err(e) => panic!("cannot read {}: {e}", path.display()),
+    };
+    let shown = path.display().to_string();
+    if bytes.starts_with(b"PK\x03\x04") {
+        assert!(
+            find_canary(&bytes).is_none(),
+            "a secret leaked into the archive {shown}"
+        );
+        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes))
+            .unwrap_or_else(|e| panic!("{shown} is not a readable zip: {e}"));
+        for index in 0..archive.len() {
+            let mut entry = archive.by_index(index).unwrap();
+            let name = entry.name().to_owned();
+            assert!(
+                find_canary(name.as_bytes()).is_none(),
+                "a secret leaked into an entry name of {shown}: {name}"
+            );
+            assert_reader_has_no_canary(&mut entry, &format!("{shown}!{name}"));
+        }
+    } else {
+        assert_text_has_no_canary(&shown, &String::from_utf8_lossy(&bytes));
+    }
+}
+
+/// Scans a stream in pieces, overlapping so that nothing is missed at a piece's edge.
+fn assert_reader_has_no_canary(reader: &mut impl Read, name: &str) {
+    let mut buffer = vec![0u8; 1 << 20];
+    let mut kept = 0;
+    loop {
+        let read = reader.read(&mut buffer[kept..]).unwrap();
+        if read == 0 {
+            break;
+        }
+        let filled = kept + read;
+        assert!(
+            find_canary(&buffer[..filled]).is_none(),
+            "a secret leaked into {name}"
+        );
+        kept = filled.min(LEAK_WINDOW);
+        buffer.copy_within(filled - kept..filled, 0);
+    }
 }
 
 impl Run {
@@ -41,27 +136,82 @@ impl Run {
             .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}):\n{}", self.stdout))
     }
 
-    /// Asserts the canary key appears nowhere, except inside GitHub's `::add-mask::` command,
-    /// which the runner consumes and never shows.
+    /// Asserts no canary (the API key or a provider token) appears in stdout or stderr, except
+    /// inside GitHub's `::add-mask::` command, which the runner consumes and never shows.
     pub fn assert_no_leak(&self) -> &Run {
-        for (name, text) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
-            for line in text.lines() {
-                if line.starts_with("::add-mask::") {
-                    continue;
-                }
-                assert!(
-                    !line.contains(CANARY_KEY),
-                    "the API key leaked into {name}: {line}"
-                );
+        assert_text_has_no_canary("stdout", &self.stdout);
+        assert_text_has_no_canary("stderr", &self.stderr);
+        self
+    }
+
+    /// [`Run::assert_no_leak`], and the same for files foldup may have written (missing ones are
+    /// fine): `GITHUB_OUTPUT`, `GITHUB_STEP_SUMMARY`, the `--output` archive…
+    pub fn assert_no_leak_in(&self, files: &[&Path]) -> &Run {
+        self.assert_no_leak();
+        for file in files {
+            assert_file_has_no_canary(file);
+        }
+        self
+    }
+
+    /// The lines of the error foldup ended with: `error: …` (plain, and GitLab's in red) or
+    /// `::error::…` (GitHub), colours removed.
+    pub fn error_lines(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .map(strip_ansi)
+            .filter(|l| l.starts_with("error: ") || l.starts_with("::error::"))
+            .collect()
+    }
+
+    /// Asserts the run failed with one error line, a sentence that mentions `hint`, and no panic
+    /// or debug dump.
+    pub fn expect_one_sentence(&self, hint: &str) -> &Run {
+        let lines = self.error_lines();
+        assert_eq!(
+            lines.len(),
+            1,
+            "one error line, got {lines:?}\n--- stderr\n{}",
+            self.stderr
+        );
+        let line = &lines[0];
+        assert!(
+            line.contains(hint),
+            "the error does not mention {hint:?}: {line}"
+        );
+        assert!(
+            line.split_whitespace().count() >= 6,
+            "not a sentence: {line}"
+        );
+        assert!(
+            !self.stderr.contains("panicked") && !self.stderr.contains("RUST_BACKTRACE"),
+            "a panic:\n{}",
+            self.stderr
+        );
+        // Debug formatting has no place in what foldup itself says (debug logs aside).
+        for line in self.foldup_lines() {
+            for noise in ["Error {", "kind: ", "Custom {", "Os {"] {
+                assert!(!line.contains(noise), "{noise} in: {line}");
             }
         }
         self
+    }
+
+    /// stderr without the debug log lines `RUST_LOG` adds (those start with a timestamp).
+    pub fn foldup_lines(&self) -> Vec<String> {
+        self.stderr
+            .lines()
+            .map(strip_ansi)
+            .filter(|l| !is_log_line(l))
+            .collect()
     }
 }
 
 /// A foldup invocation with an empty environment (plus PATH and HOME) and its own working dir.
 pub struct Foldup {
     command: Command,
+    /// The run is killed, and the test fails, if it lasts longer: nothing hangs the suite.
+    deadline: Duration,
 }
 
 impl Foldup {
@@ -73,11 +223,25 @@ impl Foldup {
             .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("HOME", cwd)
             .stdin(Stdio::null());
-        Foldup { command }
+        Foldup {
+            command,
+            deadline: Duration::from_secs(600),
+        }
+    }
+
+    /// Fails the test (after killing foldup) if the run lasts longer than `limit`.
+    pub fn deadline(mut self, limit: Duration) -> Foldup {
+        self.deadline = limit;
+        self
     }
 
     pub fn env(mut self, name: &str, value: impl AsRef<std::ffi::OsStr>) -> Foldup {
         self.command.env(name, value);
+        self
+    }
+
+    pub fn env_remove(mut self, name: &str) -> Foldup {
+        self.command.env_remove(name);
         self
     }
 
@@ -93,12 +257,50 @@ impl Foldup {
         self
     }
 
+    /// Runs foldup to its end, reading its output and watching its peak memory meanwhile.
     pub fn run(mut self) -> Run {
-        let out = self.command.output().expect("foldup runs");
+        let started = Instant::now();
+        let mut child = self
+            .command
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("foldup starts");
+        let pipe = |mut source: Box<dyn Read + Send>| {
+            std::thread::spawn(move || {
+                let mut bytes = Vec::new();
+                let _ = source.read_to_end(&mut bytes);
+                String::from_utf8_lossy(&bytes).into_owned()
+            })
+        };
+        let stdout = pipe(Box::new(child.stdout.take().unwrap()));
+        let stderr = pipe(Box::new(child.stderr.take().unwrap()));
+        let status_file = PathBuf::from(format!("/proc/{}/status", child.id()));
+        let mut peak_rss_kib = None;
+        let status = loop {
+            if let Some(peak) = vm_hwm_kib(&status_file) {
+                peak_rss_kib = Some(peak_rss_kib.unwrap_or(0).max(peak));
+            }
+            if let Some(status) = child.try_wait().expect("waiting for foldup") {
+                break status;
+            }
+            if started.elapsed() > self.deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "foldup ran longer than {:?} and was killed\n--- stderr\n{}",
+                    self.deadline,
+                    stderr.join().unwrap_or_default()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
         Run {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: status.code().unwrap_or(-1),
+            stdout: stdout.join().expect("stdout reader"),
+            stderr: stderr.join().expect("stderr reader"),
+            elapsed: started.elapsed(),
+            peak_rss_kib,
         }
     }
 }
@@ -180,4 +382,82 @@ impl Foldup {
         }
         self
     }
+}
+
+/// `VmHWM` (peak resident set) of a running process, in KiB.
+fn vm_hwm_kib(status_file: &Path) -> Option<u64> {
+    let status = std::fs::read_to_string(status_file).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.trim_start_matches("VmHWM:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// An address on 127.0.0.1 where nothing listens: connections are refused at once.
+pub fn refused_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    format!("http://127.0.0.1:{port}")
+}
+
+/// A throwaway CA (as PEM, for `SSL_CERT_FILE`) and a certificate for 127.0.0.1 signed by it.
+pub fn throwaway_ca() -> (String, foldup_testserver::TlsIdentity) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+        KeyUsagePurpose, SanType,
+    };
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "foldup e2e throwaway CA");
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::LOCALHOST,
+        )));
+    let cert = params.signed_by(&key, &ca).unwrap();
+    (
+        ca.pem(),
+        foldup_testserver::TlsIdentity {
+            cert_chain: vec![cert.der().to_vec()],
+            private_key_pkcs8: key.serialize_der(),
+        },
+    )
+}
+
+/// `text` without ANSI escape sequences (`ESC [ … letter`).
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Whether a line (colours removed) comes from the `tracing` subscriber: `2024-01-01T…Z LEVEL …`.
+pub fn is_log_line(line: &str) -> bool {
+    let bytes = line.as_bytes();
+    bytes.len() > 20
+        && bytes[..4].iter().all(u8::is_ascii_digit)
+        && bytes[4] == b'-'
+        && bytes[10] == b'T'
 }

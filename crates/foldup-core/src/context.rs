@@ -218,23 +218,25 @@ impl CiContext {
         Value::Object(out)
     }
 
-    /// The human form of `foldup env`: one line per value with its source.
+    /// The human form of `foldup env`: one line per value with its source. Values come from
+    /// branch names and other text people choose, so each is made safe for one line: a line
+    /// break in a branch name must not start a forged log line or workflow command.
     pub fn to_human(&self) -> String {
         let mut out = String::new();
         for (name, value, source) in self.schema_fields() {
             let shown = match &value {
                 Value::Null => "(none)".to_owned(),
-                Value::String(s) => s.clone(),
+                Value::String(s) => crate::sanitize_line(s),
                 other => other.to_string(),
             };
             out.push_str(&format!("{name:<15} {shown}"));
             if let Some(source) = source {
-                out.push_str(&format!("    ← {source}"));
+                out.push_str(&format!("    ← {}", crate::sanitize_line(source)));
             }
             out.push('\n');
         }
         if self.is_fork() {
-            let source = self.fork.source.as_deref().unwrap_or("");
+            let source = crate::sanitize_line(self.fork.source.as_deref().unwrap_or(""));
             out.push_str(&format!("{:<15} yes    ← {source}\n", "fork"));
         }
         out

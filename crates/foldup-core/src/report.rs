@@ -30,13 +30,14 @@ pub trait Reporter: Send + Sync {
     fn summary(&self, _markdown: &str) {}
 }
 
-/// Makes a value safe to print on one log line: control characters (CR, LF, ESC, …) become
-/// `\u{..}` escapes, so a branch name or PR title can never start a forged log line, a workflow
-/// command or a terminal escape sequence.
+/// Makes a value safe to print on one log line: control characters (CR, LF, NEL, ESC, …) and the
+/// Unicode line and paragraph separators (which some log viewers break lines at) become `\u{..}`
+/// escapes, so a branch name or PR title can never start a forged log line, a workflow command or
+/// a terminal escape sequence.
 pub fn sanitize_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\t' {
+        if (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}') {
             out.push_str(&format!("\\u{{{:x}}}", c as u32));
         } else {
             out.push(c);
@@ -87,5 +88,7 @@ mod tests {
         let s = sanitize_line("feat\r\n::set-output name=x::y\x1b[31m");
         assert!(!s.contains('\n') && !s.contains('\r') && !s.contains('\x1b'));
         assert!(s.contains("\\u{a}::set-output"));
+        let s = sanitize_line("a\u{2028}::warning::x\u{2029}b\u{85}c");
+        assert_eq!(s, "a\\u{2028}::warning::x\\u{2029}b\\u{85}c");
     }
 }

@@ -186,7 +186,7 @@ pub enum DatafoldError {
     #[error("DATAFOLD_HOST '{host}' is not a usable address ({reason}); set it to your Datafold address, like https://app.datafold.com.")]
     InvalidHost { host: String, reason: String },
 
-    #[error("DATAFOLD_HOST '{host}' uses plain http:// to another machine, so the API key would cross the network unencrypted; use https://, or explicitly allow insecure HTTP if this network is trusted.")]
+    #[error("DATAFOLD_HOST '{host}' uses plain http:// to another machine, so the API key would cross the network unencrypted; use https://, or, only if this network is trusted, set FOLDUP_ALLOW_INSECURE_HTTP=true (allow_insecure_http = true in foldup.toml).")]
     InsecureHost { host: String },
 
     #[error("The Datafold API key is empty; set DATAFOLD_API_KEY to a key from your Datafold account settings.")]

@@ -43,6 +43,7 @@ pub(crate) async fn handle(State(state): State<Arc<ServerState>>, request: Reque
 
     let fault = state.next_fault();
     let mut response = match &fault {
+        Some(Fault::EchoHeaders { status }) => echo_headers(*status, &method, &path, &headers),
         Some(fault) => fault_response(fault, &path, query.as_deref()).unwrap_or_else(|| {
             datafold_response(&state, &method, &path, query.as_deref(), &headers, &body)
         }),
@@ -131,6 +132,21 @@ fn validation_error(location: &str, field: &str, message: &str, kind: &str) -> R
     }
 }
 
+/// An error answer that repeats the request's headers, credentials included.
+fn echo_headers(status: u16, method: &Method, path: &str, headers: &HeaderMap) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
+    let shown: Vec<String> = header_pairs(headers)
+        .into_iter()
+        .map(|(name, value)| format!("{name}: {value}"))
+        .collect();
+    let text = format!(
+        "{method} {path} was refused; it came with {}",
+        shown.join(", ")
+    );
+    let body = json!({ "detail": text, "message": text, "error": text });
+    (status, axum::Json(body)).into_response()
+}
+
 /// The answer a fault replaces Datafold's with; `None` for faults that only delay or distort
 /// the normal answer.
 fn fault_response(fault: &Fault, path: &str, query: Option<&str>) -> Option<Response> {
@@ -141,7 +157,8 @@ fn fault_response(fault: &Fault, path: &str, query: Option<&str>) -> Option<Resp
         | Fault::ResetMidBody { .. }
         | Fault::Silent { .. }
         | Fault::CloseWithoutAnswer { .. }
-        | Fault::NotHttp => return None,
+        | Fault::NotHttp
+        | Fault::EchoHeaders { .. } => return None,
         Fault::Hang => StatusCode::GATEWAY_TIMEOUT.into_response(),
         Fault::Unavailable { .. } => detail(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -69,6 +69,10 @@ pub enum Fault {
     HtmlErrorPage { status: u16 },
     /// A redirect to `base_url` + the request's own path and query.
     RedirectTo { base_url: String, status: u16 },
+    /// `status` with a JSON body whose `detail` and `message` repeat every request header, the
+    /// credentials included, as careless APIs and proxies do in their error pages: whatever
+    /// prints the error must redact them.
+    EchoHeaders { status: u16 },
 }
 
 impl Fault {
@@ -105,6 +109,7 @@ impl Fault {
             Fault::NotHttp => "not_http",
             Fault::HtmlErrorPage { .. } => "html_error_page",
             Fault::RedirectTo { .. } => "redirect_to",
+            Fault::EchoHeaders { .. } => "echo_headers",
         }
     }
 

@@ -181,3 +181,28 @@ fn admin_requests_get_past_faults_below_http() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{fault:?}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn echo_headers_repeats_the_credentials_in_the_error() {
+    let server = TestServer::start(ServerConfig::new(KEY, CI));
+    server.set_fault(Fault::EchoHeaders { status: 401 });
+    let answer = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .get(runs_url(&server))
+        .header("Authorization", format!("Key {KEY}"))
+        .header("PRIVATE-TOKEN", "glpat-secret")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    let body: serde_json::Value = answer.json().await.unwrap();
+    let detail = body["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!("authorization: Key {KEY}")),
+        "{detail}"
+    );
+    assert!(detail.contains("private-token: glpat-secret"), "{detail}");
+    assert_eq!(body["message"], body["detail"]);
+}

@@ -10,21 +10,23 @@ use crate::ConfigError;
 /// Checks a config file's text against the option table before figment sees it, so that an
 /// error can say where it is.
 pub(crate) fn validate(path: &Path, text: &str) -> Result<(), ConfigError> {
-    let shown = path.display();
+    // The path, keys and parser messages are the user's text: made safe for one log line.
+    let shown = crate::sanitize_line(&path.display().to_string());
     let doc = toml_edit::Document::parse(text).map_err(|e| {
         let line = e.span().map(|s| line_of(text, s.start)).unwrap_or(1);
         ConfigError(format!(
             "{shown} line {line}: this is not valid TOML ({}); fix the syntax or compare with `foldup config`",
-            e.message().trim()
+            crate::sanitize_line(e.message().trim())
         ))
     })?;
-    for (key, item) in doc.iter() {
+    for (raw_key, item) in doc.iter() {
         let line = doc
-            .get_key_value(key)
+            .get_key_value(raw_key)
             .and_then(|(k, _)| k.span())
             .map(|s| line_of(text, s.start))
             .unwrap_or(1);
-        let Some(spec) = options::find(key) else {
+        let key = crate::sanitize_line(raw_key);
+        let Some(spec) = options::find(raw_key) else {
             return Err(ConfigError(format!(
                 "{shown} line {line}: unknown key '{key}'; the keys foldup reads are listed by `foldup config`"
             )));

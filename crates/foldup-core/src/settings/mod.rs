@@ -170,8 +170,8 @@ impl Settings {
                 let path = input.cwd.join(path);
                 if !path.is_file() {
                     return Err(ConfigError(format!(
-                        "config file {} does not exist; check the path given to --config",
-                        path.display()
+                        "config file {} does not exist or is not a regular file; check the path given to --config",
+                        crate::sanitize_line(&path.display().to_string())
                     )));
                 }
                 Some(path)
@@ -182,7 +182,7 @@ impl Settings {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError(format!(
                     "cannot read config file {}: {e}; make it a readable UTF-8 text file",
-                    path.display()
+                    crate::sanitize_line(&path.display().to_string())
                 ))
             })?;
             file::validate(path, &text)?;
@@ -210,9 +210,12 @@ impl Settings {
             figment = figment.merge(Layer::single(spec.key, value, origin));
         }
 
-        let raw: Raw = figment
-            .extract()
-            .map_err(|e| ConfigError(format!("invalid configuration: {e}")))?;
+        let raw: Raw = figment.extract().map_err(|e| {
+            ConfigError(format!(
+                "invalid configuration: {}",
+                crate::sanitize_line(&e.to_string())
+            ))
+        })?;
         Self::from_raw(raw, figment, config_file, input.cwd)
     }
 

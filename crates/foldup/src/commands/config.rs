@@ -11,12 +11,17 @@ pub fn run(session: &Session) -> Result<(), Failure> {
     let settings = &session.settings;
     let mut text = String::new();
     match &settings.config_file {
-        Some(path) => text.push_str(&format!("# config file: {}\n", path.display())),
+        Some(path) => text.push_str(&format!(
+            "# config file: {}\n",
+            sanitize_line(&path.display().to_string())
+        )),
         None => text.push_str("# config file: none (./foldup.toml not found)\n"),
     }
     text.push_str(&format!("# provider: {}\n", session.provider.name()));
     for (key, value, source) in settings.describe() {
-        let source = source.map(|s| format!("  # {s}")).unwrap_or_default();
+        let source = source
+            .map(|s| format!("  # {}", sanitize_line(&s)))
+            .unwrap_or_default();
         text.push_str(&format!("{key} = {}{source}\n", sanitize_line(&value)));
     }
     std::io::stdout()
