@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 
 mod action;
+mod bench;
 mod ci_docs;
 mod component;
 mod contract;
@@ -18,7 +19,7 @@ mod release_mirror;
 mod test;
 mod validators;
 
-const TASKS: &str = "demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static release archive), dist-test (check it and install.sh), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
+const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static release archive), dist-test (check it and install.sh), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -26,6 +27,7 @@ fn main() -> Result<()> {
     let rest: Vec<String> = args.collect();
     match task.as_str() {
         "test" => test::run(&rest),
+        "bench" => bench::run(&rest),
         "demo" => demo::run(&rest),
         "fixtures" => fixtures::run(&rest),
         "docs" => docs::run(&rest),

@@ -1,0 +1,120 @@
+//! `cargo xtask bench [--quick] [--models N,...] [--reps N] [--big-mb N] [--no-install] [--out FILE]`
+//!
+//! Measures foldup against datafold-sdk 0.4.1 and against the hardware floor, on dbt target
+//! folders written by dbt itself, and writes the results to `docs/BENCHMARKS.md`.
+//! See `docs/BENCHMARKS.md` for what each row measures and how to reproduce it.
+
+mod measure;
+mod python;
+mod report;
+mod run;
+mod server;
+mod workload;
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+
+/// The options of one bench run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub quick: bool,
+    pub models: Vec<usize>,
+    /// Repetitions of each upload measurement (start-up gets more).
+    pub reps: usize,
+    /// Size of the synthetic target in MiB; 0 skips it.
+    pub big_mb: u64,
+    /// Repetitions of the install measurement; 0 skips it.
+    pub install_reps: usize,
+    pub out: PathBuf,
+    pub cache: PathBuf,
+    pub python: String,
+    /// Only generate the workloads (dbt runs), measure nothing.
+    pub generate_only: bool,
+    /// Use this foldup binary instead of building the release one.
+    pub foldup: Option<PathBuf>,
+}
+
+const USAGE: &str = "usage: cargo xtask bench [--quick] [--models N,N,...] [--reps N] [--big-mb N] \
+[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only]\n\
+  environment: FOLDUP_BENCH_CACHE (default ~/.cache/foldup-bench), FOLDUP_BENCH_BIN (a foldup binary to measure), FOLDUP_BENCH_TESTSERVER (a foldup-testserver binary)";
+
+pub fn run(args: &[String]) -> Result<()> {
+    let options = parse(args)?;
+    run::run(&options)
+}
+
+fn parse(args: &[String]) -> Result<Options> {
+    let root = crate::repo_root();
+    let quick = args.iter().any(|arg| arg == "--quick");
+    let cache = match std::env::var_os("FOLDUP_BENCH_CACHE") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let home =
+                std::env::var_os("HOME").context("HOME is not set; set FOLDUP_BENCH_CACHE")?;
+            PathBuf::from(home).join(".cache/foldup-bench")
+        }
+    };
+    let mut options = Options {
+        quick,
+        models: if quick {
+            vec![5, 400]
+        } else {
+            vec![5, 4000, 16000]
+        },
+        reps: if quick { 3 } else { 5 },
+        big_mb: if quick { 0 } else { 1024 },
+        install_reps: if quick { 1 } else { 3 },
+        out: if quick {
+            root.join("target/bench/BENCHMARKS.md")
+        } else {
+            root.join("docs/BENCHMARKS.md")
+        },
+        cache,
+        python: "python3".into(),
+        generate_only: false,
+        foldup: std::env::var_os("FOLDUP_BENCH_BIN").map(PathBuf::from),
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let mut value = |name: &str| {
+            args.next()
+                .cloned()
+                .with_context(|| format!("{name} needs a value\n{USAGE}"))
+        };
+        match arg.as_str() {
+            "--quick" => {}
+            "--models" => {
+                options.models = value("--models")?
+                    .split(',')
+                    .map(|n| n.trim().replace('_', "").parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .context("--models takes numbers separated by commas")?;
+            }
+            "--reps" => options.reps = value("--reps")?.parse().context("--reps takes a number")?,
+            "--big-mb" => {
+                options.big_mb = value("--big-mb")?
+                    .parse()
+                    .context("--big-mb takes a number")?;
+            }
+            "--install-reps" => {
+                options.install_reps = value("--install-reps")?
+                    .parse()
+                    .context("--install-reps takes a number")?;
+            }
+            "--no-install" => options.install_reps = 0,
+            "--out" => options.out = PathBuf::from(value("--out")?),
+            "--python" => options.python = value("--python")?,
+            "--generate-only" => options.generate_only = true,
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    if options.reps == 0 {
+        bail!("--reps must be at least 1");
+    }
+    Ok(options)
+}

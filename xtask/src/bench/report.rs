@@ -1,0 +1,384 @@
+//! `docs/BENCHMARKS.md`, written from one run's measurements.
+
+use std::fmt::Write as _;
+
+use super::measure::Summary;
+use super::run::{names, Results, WorkloadResult};
+
+/// One line for the console: median wall, CPU and RSS.
+pub fn short(summary: &Summary) -> String {
+    match &summary.error {
+        Some(error) => format!("FAILED: {}", error.lines().next().unwrap_or_default()),
+        None => format!(
+            "{} wall, {} CPU, {} peak RSS",
+            seconds(summary.wall),
+            summary.cpu.map_or("–".into(), cpu),
+            summary.rss_kib.map_or("–".into(), mib)
+        ),
+    }
+}
+
+fn seconds(value: f64) -> String {
+    if value.is_nan() {
+        "–".into()
+    } else if value < 0.1 {
+        format!("{:.1} ms", value * 1000.0)
+    } else {
+        format!("{value:.2} s")
+    }
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MB", kib as f64 * 1024.0 / 1e6)
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    if a.is_nan() || b.is_nan() || b == 0.0 {
+        return "–".into();
+    }
+    let r = a / b;
+    if r >= 0.095 {
+        format!("{r:.2}×")
+    } else if r >= 0.0095 {
+        format!("{r:.3}×")
+    } else {
+        format!("{r:.4}×")
+    }
+}
+
+/// CPU seconds from GNU time, which counts in 10 ms steps.
+fn cpu(value: f64) -> String {
+    if value < 0.005 {
+        "< 10 ms".into()
+    } else {
+        seconds(value)
+    }
+}
+
+fn find<'a>(summaries: &'a [Summary], name: &str) -> Option<&'a Summary> {
+    summaries.iter().find(|s| s.name == name && s.ok())
+}
+
+/// A goal, what was measured, and whether it holds.
+struct Goal {
+    goal: String,
+    measured: String,
+    met: Option<bool>,
+    margin: String,
+}
+
+fn goals(results: &Results) -> Vec<Goal> {
+    let mut goals = Vec::new();
+    let dbt: Vec<&WorkloadResult> = results
+        .workloads
+        .iter()
+        .filter(|w| !w.workload.label.contains("synthetic"))
+        .collect();
+    for result in dbt
+        .iter()
+        .filter(|w| w.workload.models.unwrap_or(0) >= 4000)
+    {
+        let all = find(&result.summaries, names::ALL_FILES);
+        let sdk = find(&result.summaries, names::DATAFOLD);
+        let (measured, met, margin) = match (all, sdk) {
+            (Some(all), Some(sdk)) => {
+                let r = all.wall / sdk.wall;
+                (
+                    format!("{} vs {} = {:.3}×", seconds(all.wall), seconds(sdk.wall), r),
+                    Some(r <= 0.2),
+                    margin_ratio(r, 0.2),
+                )
+            }
+            _ => ("not measured (a run failed)".into(), None, String::new()),
+        };
+        goals.push(Goal {
+            goal: format!(
+                "`foldup upload --all-files` ≤ 0.2× datafold-sdk wall, {}",
+                result.workload.label
+            ),
+            measured,
+            met,
+            margin,
+        });
+    }
+    if let Some(largest) = dbt.iter().max_by_key(|w| w.workload.models.unwrap_or(0)) {
+        let all = find(&largest.summaries, names::ALL_FILES);
+        let gzip = find(&largest.summaries, names::GZIP);
+        let (measured, met, margin) = match (all, gzip) {
+            (Some(all), Some(gzip)) => {
+                let r = all.wall / gzip.wall;
+                (
+                    format!(
+                        "{} vs {} = {:.2}×",
+                        seconds(all.wall),
+                        seconds(gzip.wall),
+                        r
+                    ),
+                    Some(r <= 1.0),
+                    margin_ratio(r, 1.0),
+                )
+            }
+            _ => ("not measured (a run failed)".into(), None, String::new()),
+        };
+        goals.push(Goal {
+            goal: format!(
+                "`foldup upload --all-files` ≤ 1.0× single-core `gzip -1`, {}",
+                largest.workload.label
+            ),
+            measured,
+            met,
+            margin,
+        });
+    }
+    let mut worst: Option<(u64, String)> = None;
+    for result in &results.workloads {
+        for name in [names::ALL_FILES, names::DROP_IN, names::DEFAULT] {
+            if let Some(summary) = find(&result.summaries, name) {
+                let rss = summary.rss_kib.unwrap_or(0);
+                if worst.as_ref().is_none_or(|(w, _)| rss > *w) {
+                    worst = Some((rss, format!("{}, {}", name, result.workload.label)));
+                }
+            }
+        }
+    }
+    if let Some((rss, which)) = worst {
+        let limit = 32_000_000.0;
+        let bytes = rss as f64 * 1024.0;
+        goals.push(Goal {
+            goal: "peak RSS ≤ 32 MB, every foldup upload, every target".into(),
+            measured: format!("largest {} ({which})", mib(rss)),
+            met: Some(bytes <= limit),
+            margin: margin_ratio(bytes / limit, 1.0),
+        });
+    }
+    for (name, limit) in [(names::ENV_GITHUB, 0.005), (names::VERSION, 0.002)] {
+        if let Some(summary) = find(&results.startup, name) {
+            goals.push(Goal {
+                goal: format!("`{name}` ≤ {} ms", limit * 1000.0),
+                measured: seconds(summary.wall),
+                met: Some(summary.wall <= limit),
+                margin: margin_ratio(summary.wall / limit, 1.0),
+            });
+        }
+    }
+    if let Some(summary) = find(&results.install, names::TARBALL) {
+        goals.push(Goal {
+            goal: "install ≤ 1 s from a local mirror".into(),
+            measured: seconds(summary.wall),
+            met: Some(summary.wall <= 1.0),
+            margin: margin_ratio(summary.wall, 1.0),
+        });
+    }
+    goals
+}
+
+/// How far a measured ratio is from its limit, as a sentence fragment.
+fn margin_ratio(value: f64, limit: f64) -> String {
+    if value <= limit {
+        format!("met, {:.0}% under the limit", (1.0 - value / limit) * 100.0)
+    } else {
+        format!(
+            "missed by {:.0}% ({:.2}× the limit)",
+            (value / limit - 1.0) * 100.0,
+            value / limit
+        )
+    }
+}
+
+pub fn render(results: &Results) -> String {
+    let mut md = String::new();
+    let _ = writeln!(md, "# Benchmarks\n");
+    let _ = writeln!(
+        md,
+        "<!-- Written by `cargo xtask bench`; do not edit by hand: run it again. -->\n"
+    );
+    let _ = writeln!(
+        md,
+        "Written by `{}` on {} (the run took {}). Every number below comes from that run: medians of \
+         the repetitions, interleaved (each round runs every command once, each round starting one \
+         command further along, after one untimed warm-up round).\n",
+        results.command,
+        results.started,
+        super::workload::duration(results.elapsed_seconds)
+    );
+
+    let _ = writeln!(md, "## Goals\n");
+    let _ = writeln!(md, "| goal | measured | verdict |\n|---|---|---|");
+    for goal in goals(results) {
+        let verdict = match goal.met {
+            Some(true) => format!("**met** — {}", goal.margin),
+            Some(false) => format!("**missed** — {}", goal.margin),
+            None => "not measured".into(),
+        };
+        let _ = writeln!(md, "| {} | {} | {verdict} |", goal.goal, goal.measured);
+    }
+    md.push('\n');
+
+    let _ = writeln!(md, "## Machine\n\n| | |\n|---|---|");
+    for (key, value) in &results.machine {
+        let _ = writeln!(md, "| {key} | {value} |");
+    }
+    let _ = writeln!(md, "\n## Versions\n\n| | |\n|---|---|");
+    for (key, value) in &results.versions {
+        let _ = writeln!(md, "| {key} | {value} |");
+    }
+
+    let _ = writeln!(md, "\n## Workloads\n");
+    let _ = writeln!(
+        md,
+        "Generated by the bench itself and cached outside the repository (`$FOLDUP_BENCH_CACHE`, \
+         default `~/.cache/foldup-bench/workloads/`). A dbt workload is a synthetic dbt project of N \
+         models — a quarter staging views over four sources (seeds), half intermediate views joining \
+         two staging models, a quarter marts tables aggregating three intermediate models; every \
+         model and column documented (with `{{% docs %}}` blocks) and one `not_null` test per model — \
+         run through `dbt seed`, `dbt parse`, `dbt compile` and `dbt docs generate` on DuckDB. The \
+         target folder dbt leaves is what is uploaded.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| workload | files | bytes | how it was made |\n|---|---|---|---|"
+    );
+    for result in &results.workloads {
+        let w = &result.workload;
+        let _ = writeln!(
+            md,
+            "| {} | {} | {:.1} MB | {} |",
+            w.label,
+            w.files,
+            w.bytes as f64 / 1e6,
+            w.provenance
+        );
+    }
+
+    let _ = writeln!(md, "\n## Start-up\n");
+    let _ = writeln!(
+        md,
+        "{} runs each. Wall time is measured around a direct spawn (no wrapper), output to \
+         /dev/null; CPU and peak RSS come from GNU time (`/usr/bin/time -f '%e %U %S %M'`) in a \
+         second run of each round.\n",
+        results.startup_reps
+    );
+    let _ = writeln!(
+        md,
+        "| command | wall (median) | min – max | CPU | peak RSS | vs `datafold --help` |\n|---|---|---|---|---|---|"
+    );
+    let sdk_help = find(&results.startup, names::DATAFOLD_HELP).map_or(f64::NAN, |s| s.wall);
+    for summary in &results.startup {
+        row(&mut md, summary, &[sdk_help]);
+    }
+    let _ = writeln!(md, "\nCommands:\n");
+    for summary in &results.startup {
+        let _ = writeln!(md, "- {}: `{}`", summary.name, summary.shown);
+    }
+
+    for result in &results.workloads {
+        workload_section(&mut md, result);
+    }
+
+    if !results.install.is_empty() {
+        let _ = writeln!(md, "\n## Install\n");
+        let _ = writeln!(md, "{}\n", results.install_note);
+        let _ = writeln!(
+            md,
+            "| command | wall (median) | min – max | CPU | peak RSS | vs pip |\n|---|---|---|---|---|---|"
+        );
+        let pip = find(&results.install, names::PIP).map_or(f64::NAN, |s| s.wall);
+        for summary in &results.install {
+            row(&mut md, summary, &[pip]);
+        }
+        let _ = writeln!(md, "\n| installed | size on disk |\n|---|---|");
+        for (name, bytes) in &results.install_sizes {
+            let _ = writeln!(md, "| {name} | {:.1} MB |", *bytes as f64 / 1e6);
+        }
+        let _ = writeln!(md, "\nCommands:\n");
+        for summary in &results.install {
+            let _ = writeln!(md, "- {}: `{}`", summary.name, summary.shown);
+        }
+    }
+
+    if !results.notes.is_empty() {
+        let _ = writeln!(md, "\n## Notes\n");
+        for note in &results.notes {
+            let _ = writeln!(md, "- {note}");
+        }
+    }
+    md
+}
+
+fn workload_section(md: &mut String, result: &WorkloadResult) {
+    let w = &result.workload;
+    let _ = writeln!(
+        md,
+        "\n## Upload: {} ({} files, {:.1} MB)\n",
+        w.label,
+        w.files,
+        w.bytes as f64 / 1e6
+    );
+    let _ = writeln!(
+        md,
+        "{} rounds. Every upload goes to the same `foldup-testserver` on 127.0.0.1, which spools the \
+         archive to a file, lists it and hashes every entry before it answers (its requests are \
+         cleared between runs). Wall time is measured around the command; CPU (user + system) and \
+         peak RSS come from GNU time.\n",
+        result.reps
+    );
+    let _ = writeln!(
+        md,
+        "| command | wall (median) | min – max | CPU | peak RSS | vs datafold-sdk | vs `gzip -1` |\n|---|---|---|---|---|---|---|"
+    );
+    let sdk = find(&result.summaries, names::DATAFOLD).map_or(f64::NAN, |s| s.wall);
+    let gzip = find(&result.summaries, names::GZIP).map_or(f64::NAN, |s| s.wall);
+    for summary in &result.summaries {
+        row(md, summary, &[sdk, gzip]);
+    }
+    if !result.entries.is_empty() {
+        let listed: Vec<String> = result
+            .entries
+            .iter()
+            .map(|listing| {
+                format!(
+                    "{}: {} entries, {:.1} MB",
+                    listing.name,
+                    listing.entries,
+                    listing.bytes as f64 / 1e6
+                )
+            })
+            .collect();
+        let _ = writeln!(md, "\nArchives the server received: {}.", listed.join("; "));
+    }
+    let _ = writeln!(
+        md,
+        "\nCommands (`$TARGET` = `{}`, `$SERVER` = the test server started with \
+         `foldup-testserver --port 0 --api-key $KEY --ci-config-id 1`):\n",
+        w.target.display()
+    );
+    for summary in &result.summaries {
+        let _ = writeln!(md, "- {}: `{}`", summary.name, summary.shown);
+    }
+}
+
+fn row(md: &mut String, summary: &Summary, bases: &[f64]) {
+    if let Some(error) = &summary.error {
+        let first = error.lines().next().unwrap_or_default().replace('|', "\\|");
+        let _ = write!(md, "| {} | failed: {first} |", summary.name);
+        for _ in 0..bases.len() + 3 {
+            md.push_str(" |");
+        }
+        md.push('\n');
+        return;
+    }
+    let _ = write!(
+        md,
+        "| {} | {} | {} – {} | {} | {} |",
+        summary.name,
+        seconds(summary.wall),
+        seconds(summary.wall_min),
+        seconds(summary.wall_max),
+        summary.cpu.map_or("–".into(), cpu),
+        summary.rss_kib.map_or("–".into(), mib),
+    );
+    for base in bases {
+        let _ = write!(md, " {} |", ratio(summary.wall, *base));
+    }
+    md.push('\n');
+}
