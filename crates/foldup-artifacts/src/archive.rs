@@ -3,8 +3,9 @@
 //! back to, so the output can be a pipe or an HTTP request body, and memory stays at two fixed
 //! buffers and one deflate state however large the files are.
 //!
-//! Compressing an entry ([`EntryCompressor::compress`]) is separate from placing it in the archive,
-//! so entries can later be compressed on several cores into bounded buffers and written in order.
+//! [`write_archive`] deflates on every core (`parallel.rs`): files are cut into blocks that
+//! worker threads compress, and the blocks are written back in order, in bounded memory.
+//! [`ArchiveWriter::add_entry`] compresses one entry on the caller's thread.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -56,9 +57,7 @@ pub struct ArchiveSummary {
 /// set's order.
 pub fn write_archive<W: Write>(set: &ArtifactSet, out: W) -> Result<ArchiveSummary, ArtifactError> {
     let mut archive = ArchiveWriter::new(out);
-    for file in &set.files {
-        archive.add_file(file)?;
-    }
+    archive.add_files(&set.files)?;
     archive.finish()
 }
 
@@ -66,6 +65,7 @@ pub fn write_archive<W: Write>(set: &ArtifactSet, out: W) -> Result<ArchiveSumma
 pub struct ArchiveWriter<W: Write> {
     out: CountingWriter<W>,
     compressor: EntryCompressor,
+    level: Compression,
     entries: Vec<CentralEntry>,
     uncompressed_bytes: u64,
     force_zip64: bool,
@@ -104,6 +104,7 @@ impl<W: Write> ArchiveWriter<W> {
                 written: 0,
             },
             compressor: EntryCompressor::new(Compression::fast()),
+            level: Compression::fast(),
             entries: Vec::new(),
             uncompressed_bytes: 0,
             force_zip64: false,
@@ -113,7 +114,8 @@ impl<W: Write> ArchiveWriter<W> {
     /// Sets the deflate level (0–9). The default is 1: artifacts are JSON, which compresses well
     /// even at level 1, and CI time is paid for on every pull request.
     pub fn with_level(mut self, level: u32) -> Self {
-        self.compressor = EntryCompressor::new(Compression::new(level.min(9)));
+        self.level = Compression::new(level.min(9));
+        self.compressor = EntryCompressor::new(self.level);
         self
     }
 
@@ -121,6 +123,63 @@ impl<W: Write> ArchiveWriter<W> {
     pub fn with_zip64_always(mut self) -> Self {
         self.force_zip64 = true;
         self
+    }
+
+    /// Adds `files` in order, deflating them on every core (see `parallel.rs`). Fails as
+    /// [`Self::add_file`] does.
+    pub fn add_files(&mut self, files: &[ArtifactFile]) -> Result<(), ArtifactError> {
+        let write_error = |reason| ArtifactError::ArchiveWrite { reason };
+        let force_zip64 = self.force_zip64;
+        let mut current: Option<(CompressedEntry, crc32fast::Hasher, u64, bool)> = None;
+        crate::parallel::deflate_files(files, self.level, |block| {
+            let file = &files[block.file];
+            if block.first {
+                let zip64 = force_zip64 || file.size >= ZIP64_ENTRY_THRESHOLD;
+                let offset = self.out.written;
+                write_local_header(&mut self.out, &file.name, zip64).map_err(write_error)?;
+                let empty = CompressedEntry {
+                    crc: 0,
+                    uncompressed: 0,
+                    compressed: 0,
+                };
+                current = Some((empty, crc32fast::Hasher::new(), offset, zip64));
+            }
+            let Some((entry, crc, offset, zip64)) = current.as_mut() else {
+                return Err(write_error(io::Error::other(
+                    "a block came before its entry",
+                )));
+            };
+            // Pieces of at most one buffer, as the sequential writer writes them.
+            for piece in block.compressed.chunks(CHUNK_BYTES) {
+                self.out.write_all(piece).map_err(write_error)?;
+            }
+            crc.combine(block.crc);
+            entry.uncompressed += block.uncompressed;
+            entry.compressed += block.compressed.len() as u64;
+            if block.last {
+                entry.crc = crc.clone().finalize();
+                if !*zip64 && entry.compressed > U32_LIMIT {
+                    return Err(ArtifactError::Unreadable {
+                        path: shown(&file.path),
+                        reason: io::Error::other(
+                            "it does not compress, and its compressed form passed 4 GiB",
+                        ),
+                    });
+                }
+                write_data_descriptor(&mut self.out, entry, *zip64).map_err(write_error)?;
+                self.uncompressed_bytes += entry.uncompressed;
+                self.entries.push(CentralEntry {
+                    name: file.name.clone(),
+                    crc: entry.crc,
+                    compressed: entry.compressed,
+                    uncompressed: entry.uncompressed,
+                    local_header_offset: *offset,
+                    zip64: *zip64,
+                });
+                current = None;
+            }
+            Ok(())
+        })
     }
 
     /// Adds one file. Fails when it cannot be read, or when its size differs from the one found

@@ -9,6 +9,7 @@ mod dbt_project;
 mod error;
 mod locate;
 mod metadata;
+mod parallel;
 
 pub use archive::{
     write_archive, ArchiveSummary, ArchiveWriter, CompressError, CompressedEntry, EntryCompressor,
