@@ -208,6 +208,9 @@ fn find_off_host_redirect<'a>(
     None
 }
 
+/// Bytes read from the archive file per chunk of the request body.
+const UPLOAD_CHUNK_BYTES: usize = 256 * 1024;
+
 /// The multipart filename: the archive's own name when it is a plain `.zip` name (datafold-sdk
 /// sends its temporary file's, like `tmpk3j2h1.zip`), else `artifacts.zip`.
 fn upload_file_name(archive: &Path) -> String {
@@ -340,12 +343,16 @@ impl DatafoldClient {
             archive_bytes = length;
             let progress = progress.clone();
             let mut sent = 0u64;
-            let stream = ReaderStream::new(tokio::fs::File::from_std(file)).inspect(move |chunk| {
-                if let (Ok(chunk), Some(progress)) = (chunk, &progress) {
-                    sent += chunk.len() as u64;
-                    progress(sent, length);
-                }
-            });
+            // Large reads: each read of a tokio file is a trip to a blocking thread, and the
+            // default 4 KiB made a 10 MB archive take twice as long as curl to send.
+            let file = tokio::fs::File::from_std(file);
+            let stream =
+                ReaderStream::with_capacity(file, UPLOAD_CHUNK_BYTES).inspect(move |chunk| {
+                    if let (Ok(chunk), Some(progress)) = (chunk, &progress) {
+                        sent += chunk.len() as u64;
+                        progress(sent, length);
+                    }
+                });
             // A known length gives the request a Content-Length, as datafold-sdk's has, instead
             // of chunked encoding that some proxies refuse.
             let part = Part::stream_with_length(reqwest::Body::wrap_stream(stream), length)
