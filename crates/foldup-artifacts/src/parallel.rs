@@ -1,19 +1,22 @@
 //! Deflating many files on every core, handed back in order, in bounded memory.
 //!
-//! One reader thread reads the files in order, in blocks of [`BLOCK_BYTES`] (small files travel
-//! together, many to a block, to keep the hand-offs between threads few); worker threads deflate
-//! the blocks; the caller's thread receives them in order. A block is deflated with the
-//! 32 KiB that precede it in its file as the dictionary and ends with a sync flush (the last block
-//! of a file ends the stream instead), so the blocks of one file concatenate into one deflate
-//! stream, as pigz makes them. Block boundaries depend only on the files' sizes, so the output does
-//! not depend on the number of cores or on timing. At most [`IN_FLIGHT_PER_WORKER`] blocks per
+//! One reader thread reads larger files in order, in blocks of [`BLOCK_BYTES`]; small files
+//! travel as batches (many to a job, to keep the hand-offs between threads few) that the worker
+//! compressing them reads itself, so opening thousands of files is spread over the cores too.
+//! Job n goes to worker n % workers; the caller's thread receives the compressed jobs in order.
+//!
+//! A block is deflated with the 32 KiB that precede it in its file as the dictionary and ends with
+//! a sync flush (the last block of a file ends the stream instead), so the blocks of one file
+//! concatenate into one deflate stream, as pigz makes them. Block and batch boundaries depend only
+//! on the files' sizes, and each worker sees the same jobs in the same order, so the archive is
+//! the same on every run with the same number of cores. At most [`IN_FLIGHT_PER_WORKER`] jobs per
 //! worker exist at once, read or compressed: memory stays the same whatever the files' sizes.
 
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Read};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use flate2::{Compress, Compression, FlushCompress, Status};
 
@@ -59,6 +62,11 @@ struct Job {
     segments: Vec<Segment>,
     /// For a block that continues a file: the 32 KiB before it.
     dictionary: Vec<u8>,
+    /// A batch of small files that the worker reads itself (so reading them is spread over the
+    /// cores too); their segments are placed once read.
+    unread: bool,
+    /// The bytes the segments will hold.
+    planned: u64,
 }
 
 /// A compressed segment: its range in the piece's output.
@@ -134,25 +142,26 @@ pub(crate) fn deflate_files(
     for _ in 0..in_flight {
         let _ = permit_sender.send(());
     }
-    let (job_sender, jobs) = sync_channel::<Job>(in_flight);
-    // The workers share the receiving end; when the last one stops, the reader's sends fail.
-    let jobs = Arc::new(Mutex::new(jobs));
     let (piece_sender, pieces) = channel::<(u64, Piece)>();
 
     std::thread::scope(|scope| {
+        // Job n goes to worker n % workers: each worker's compressor sees the same jobs in the
+        // same order on every run, which keeps the archive a function of the files (zlib-rs's
+        // reset leaves state behind that changes the output, though never its validity).
+        let mut job_senders = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (job_sender, jobs) = sync_channel::<Job>(IN_FLIGHT_PER_WORKER);
+            job_senders.push(job_sender);
+            let piece_sender = piece_sender.clone();
+            let (inputs, outputs) = (&inputs, &outputs);
+            scope.spawn(move || deflate_jobs(files, level, &jobs, &piece_sender, inputs, outputs));
+        }
         {
             let piece_sender = piece_sender.clone();
             let inputs = &inputs;
-            scope.spawn(move || read_files(files, &permits, &job_sender, &piece_sender, inputs));
-        }
-        for _ in 0..workers {
-            let piece_sender = piece_sender.clone();
-            let jobs = Arc::clone(&jobs);
-            let (inputs, outputs) = (&inputs, &outputs);
-            scope.spawn(move || deflate_jobs(level, &jobs, &piece_sender, inputs, outputs));
+            scope.spawn(move || read_files(files, &permits, &job_senders, &piece_sender, inputs));
         }
         drop(piece_sender);
-        drop(jobs);
         let result = hand_out_in_order(files, &pieces, &permit_sender, &outputs, &mut on_block);
         // On an early return, these drops stop the other threads: the reader finds no permit,
         // the workers cannot hand in their blocks, and the scope can join them all.
@@ -234,7 +243,7 @@ fn hand_out_in_order(
 fn read_files(
     files: &[ArtifactFile],
     permits: &Receiver<()>,
-    jobs: &SyncSender<Job>,
+    jobs: &[SyncSender<Job>],
     pieces: &Sender<(u64, Piece)>,
     inputs: &Pool,
 ) {
@@ -269,7 +278,7 @@ type Step = Result<(), Option<Piece>>;
 
 struct Reader<'a> {
     permits: &'a Receiver<()>,
-    jobs: &'a SyncSender<Job>,
+    jobs: &'a [SyncSender<Job>],
     inputs: &'a Pool,
     seq: u64,
     batch: Option<Job>,
@@ -283,12 +292,15 @@ impl Reader<'_> {
             input: self.inputs.take(BLOCK_BYTES),
             segments: Vec::new(),
             dictionary: Vec::new(),
+            unread: false,
+            planned: 0,
         })
     }
 
     fn send(&mut self, mut job: Job) -> Step {
         job.seq = self.seq;
-        self.jobs.send(job).map_err(|_| None)?;
+        let worker = (self.seq % self.jobs.len() as u64) as usize;
+        self.jobs[worker].send(job).map_err(|_| None)?;
         self.seq += 1;
         Ok(())
     }
@@ -300,28 +312,27 @@ impl Reader<'_> {
         }
     }
 
+    /// Adds a small file to the current batch; the worker that takes the batch reads it.
     fn read_small(&mut self, index: usize, file: &ArtifactFile) -> Step {
         let full = self.batch.as_ref().is_some_and(|batch| {
-            batch.input.len() as u64 + file.size > BLOCK_BYTES as u64
-                || batch.segments.len() >= BATCH_FILES
+            batch.planned + file.size > BLOCK_BYTES as u64 || batch.segments.len() >= BATCH_FILES
         });
         if full {
             self.send_batch()?;
         }
         if self.batch.is_none() {
-            self.batch = Some(self.new_job()?);
+            let mut batch = self.new_job()?;
+            batch.unread = true;
+            self.batch = Some(batch);
         }
-        let mut content = open(index, file)?;
         let Some(batch) = self.batch.as_mut() else {
             return Err(None);
         };
-        let start = batch.input.len();
-        read_exactly(index, &mut content, &mut batch.input, file.size as usize, 0)?;
-        probe_end(index, file, &mut content)?;
+        batch.planned += file.size;
         batch.segments.push(Segment {
             file: index,
-            start,
-            end: batch.input.len(),
+            start: 0,
+            end: 0,
             first: true,
             last: true,
         });
@@ -436,21 +447,30 @@ fn read_up_to_slice(content: &mut File, buffer: &mut [u8]) -> io::Result<usize> 
 }
 
 fn deflate_jobs(
+    files: &[ArtifactFile],
     level: Compression,
-    jobs: &Mutex<Receiver<Job>>,
+    jobs: &Receiver<Job>,
     pieces: &Sender<(u64, Piece)>,
     inputs: &Pool,
     outputs: &Pool,
 ) {
     let mut deflate = Compress::new(level, false);
     loop {
-        let job = match jobs.lock() {
-            Ok(jobs) => jobs.recv(),
-            Err(_) => return,
-        };
-        let Ok(job) = job else {
+        let Ok(mut job) = jobs.recv() else {
             return;
         };
+        if job.unread {
+            if let Err(failure) = read_batch(files, &mut job) {
+                inputs.give(job.input);
+                let Some(failure) = failure else {
+                    return;
+                };
+                if pieces.send((job.seq, failure)).is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
         let mut compressed = outputs.take(job.input.len() / 2 + 1024);
         let mut done = Vec::with_capacity(job.segments.len());
         let mut failure = None;
@@ -493,6 +513,25 @@ fn deflate_jobs(
             return;
         }
     }
+}
+
+/// Reads the small files of a batch into its input, in order, placing their segments.
+fn read_batch(files: &[ArtifactFile], job: &mut Job) -> Step {
+    for segment in &mut job.segments {
+        let file = &files[segment.file];
+        let mut content = open(segment.file, file)?;
+        segment.start = job.input.len();
+        read_exactly(
+            segment.file,
+            &mut content,
+            &mut job.input,
+            file.size as usize,
+            0,
+        )?;
+        probe_end(segment.file, file, &mut content)?;
+        segment.end = job.input.len();
+    }
+    Ok(())
 }
 
 /// Deflates `input` onto the end of `out`: the dictionary first, then the input, then a sync
