@@ -19,3 +19,4 @@ pub use locate::{
     locate_artifacts, ArtifactFile, ArtifactSet, LocateOptions, ManifestInfo, DEFAULT_ARTIFACTS,
     KNOWN_MANIFEST_VERSIONS,
 };
+pub use metadata::read_manifest_metadata;

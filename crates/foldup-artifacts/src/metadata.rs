@@ -116,6 +116,20 @@ pub(crate) fn read_metadata(
     .read(extent)
 }
 
+/// Reads a whole dbt manifest from any reader as [`crate::locate_artifacts`] reads
+/// `manifest.json` (its `metadata` parsed, the rest skimmed to catch truncation), in constant
+/// memory. Returns `metadata.dbt_schema_version`, or the reason it is not a manifest (the text
+/// that follows "… is not a dbt manifest: "). For fuzzing and tools.
+pub fn read_manifest_metadata(input: impl Read) -> Result<Option<String>, String> {
+    TopLevelScanner {
+        input: BufReader::with_capacity(READ_BUFFER_BYTES, input),
+        offset: 0,
+    }
+    .read(Extent::WholeFile)
+    .map(|metadata| metadata.dbt_schema_version)
+    .map_err(|problem| problem.to_string())
+}
+
 fn is_json_whitespace(byte: u8) -> bool {
     matches!(byte, b' ' | b'\t' | b'\n' | b'\r')
 }

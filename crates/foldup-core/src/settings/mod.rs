@@ -187,7 +187,10 @@ impl Settings {
             })?;
             file::validate(path, &text)?;
             figment = figment.merge(Layer::toml(
-                &format!("config file {}", path.display()),
+                &format!(
+                    "config file {}",
+                    crate::sanitize_line(&path.display().to_string())
+                ),
                 &text,
             )?);
         }
@@ -308,6 +311,24 @@ impl Settings {
             })
             .collect()
     }
+}
+
+/// Checks a config file's text as [`Settings::load`] checks `foldup.toml` (TOML syntax, known
+/// keys, no secrets, each value's type, then the values themselves), without reading any file or
+/// variable. The error names `path`, the line and the key. For fuzzing and editors.
+pub fn check_config_text(path: &Path, text: &str) -> Result<(), ConfigError> {
+    file::validate(path, text)?;
+    let shown = crate::sanitize_line(&path.display().to_string());
+    let figment = Figment::new()
+        .merge(Layer::toml("built-in default", DEFAULTS)?)
+        .merge(Layer::toml(&format!("config file {shown}"), text)?);
+    let raw: Raw = figment.extract().map_err(|e| {
+        ConfigError(format!(
+            "invalid configuration: {}",
+            crate::sanitize_line(&e.to_string())
+        ))
+    })?;
+    Settings::from_raw(raw, figment, Some(path.to_path_buf()), Path::new(".")).map(|_| ())
 }
 
 fn source_of(figment: &Figment, key: &str) -> Option<String> {
