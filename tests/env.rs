@@ -33,6 +33,7 @@ fn github_pull_request_reports_the_head_commit_not_the_merge_commit() {
     let dir = tempfile::tempdir().unwrap();
     let (head_sha, number, repository) = github_pr_facts();
     let run = Foldup::new(dir.path())
+        .env("DATAFOLD_API_KEY", CANARY_KEY)
         .owned_envs(&github_pull_request_env())
         .args(["env", "--json"])
         .run()
@@ -56,6 +57,7 @@ fn gitlab_merged_results_pipeline_reports_the_source_branch_commit() {
     let dir = tempfile::tempdir().unwrap();
     let source_sha = "1f2e3d4c5b6a79881726354453627180a9b8c7d6";
     let run = Foldup::new(dir.path())
+        .env("DATAFOLD_API_KEY", CANARY_KEY)
         .envs([
             ("GITLAB_CI", "true"),
             ("CI_PIPELINE_SOURCE", "merge_request_event"),
@@ -91,6 +93,7 @@ fn gitlab_merged_results_pipeline_reports_the_source_branch_commit() {
 fn circleci_bitbucket_pull_request_number_comes_from_the_url() {
     let dir = tempfile::tempdir().unwrap();
     let run = Foldup::new(dir.path())
+        .env("DATAFOLD_API_KEY", CANARY_KEY)
         .envs([
             ("CIRCLECI", "true"),
             ("CIRCLE_SHA1", "0123456789abcdef0123456789abcdef01234567"),
@@ -118,6 +121,7 @@ fn circleci_bitbucket_pull_request_number_comes_from_the_url() {
 fn human_form_shows_where_each_value_came_from() {
     let dir = tempfile::tempdir().unwrap();
     let run = Foldup::new(dir.path())
+        .env("DATAFOLD_API_KEY", CANARY_KEY)
         .owned_envs(&github_pull_request_env())
         .args(["env"])
         .run()
@@ -147,6 +151,7 @@ fn flags_beat_variables_beat_the_config_file_beat_detection() {
     .unwrap();
     let sha = "abcdefabcdefabcdefabcdefabcdefabcdefabcd";
     let run = Foldup::new(dir.path())
+        .env("DATAFOLD_API_KEY", CANARY_KEY)
         .owned_envs(&github_pull_request_env())
         .env("FOLDUP_BRANCH", "from-variable")
         .args(["env", "--json", "--commit-sha", sha])
@@ -254,6 +259,9 @@ fn config_shows_sources_and_never_the_key() {
     let dir = tempfile::tempdir().unwrap();
     let run = Foldup::new(dir.path())
         .env("DATAFOLD_API_KEY", CANARY_KEY)
+        .env("GITHUB_TOKEN", CANARY_GITHUB_TOKEN)
+        .env("GITLAB_TOKEN", CANARY_GITLAB_TOKEN)
+        .env("CIRCLE_TOKEN", CANARY_CIRCLE_TOKEN)
         .env("DATAFOLD_HOST", "https://datafold.internal")
         .args(["config", "--ci-config-id", "7"])
         .run()
@@ -265,6 +273,17 @@ fn config_shows_sources_and_never_the_key() {
         "{}",
         run.stdout
     );
+    for (key, var) in [
+        ("github_token", "GITHUB_TOKEN"),
+        ("gitlab_token", "GITLAB_TOKEN"),
+        ("circle_token", "CIRCLE_TOKEN"),
+    ] {
+        assert!(
+            run.stdout.contains(&format!("{key} = *** (set)  # {var}")),
+            "{}",
+            run.stdout
+        );
+    }
     assert!(
         run.stdout
             .contains("host = https://datafold.internal  # DATAFOLD_HOST"),

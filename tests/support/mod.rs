@@ -295,13 +295,16 @@ impl Foldup {
             }
             std::thread::sleep(Duration::from_millis(5));
         };
-        Run {
+        let run = Run {
             code: status.code().unwrap_or(-1),
             stdout: stdout.join().expect("stdout reader"),
             stderr: stderr.join().expect("stderr reader"),
             elapsed: started.elapsed(),
             peak_rss_kib,
-        }
+        };
+        // Every run of every end-to-end test is scanned for the canary secrets.
+        run.assert_no_leak();
+        run
     }
 }
 
@@ -460,4 +463,44 @@ pub fn is_log_line(line: &str) -> bool {
         && bytes[..4].iter().all(u8::is_ascii_digit)
         && bytes[4] == b'-'
         && bytes[10] == b'T'
+}
+
+/// After each line break, text that would be a workflow command, a GitHub legacy command, a
+/// forged error line or a terminal trick if printed raw. `PWNED` marks every piece.
+pub fn hostile(prefix: &str) -> String {
+    format!(
+        "{prefix}\n::set-output name=pwned::PWNED\r\n::add-mask::PWNED\n##[error]PWNED\r\nerror: PWNED\u{1b}[2K\u{1b}[1A\u{1b}]0;PWNED\u{7}\u{2028}::warning::PWNED\u{85}::notice::PWNED"
+    )
+}
+
+/// The pieces [`hostile`] tries to put at the start of a line.
+pub const FORGED_LINE_STARTS: [&str; 6] = [
+    "::set-output",
+    "::add-mask::PWNED",
+    "##[error]PWNED",
+    "error: PWNED",
+    "::warning::PWNED",
+    "::notice::PWNED",
+];
+
+/// Asserts no hostile piece starts a line (however a viewer breaks lines) and no terminal
+/// escape or bell from a hostile value reached the output.
+pub fn assert_inert(run: &Run) {
+    for (name, text) in [("stdout", &run.stdout), ("stderr", &run.stderr)] {
+        for raw in ["\u{1b}[2K", "\u{1b}[1A", "\u{1b}]0;", "\u{7}"] {
+            assert!(
+                !text.contains(raw),
+                "a raw {raw:?} from a hostile value reached {name}:\n{text}"
+            );
+        }
+        for line in text.split(['\n', '\r', '\u{2028}', '\u{2029}', '\u{85}']) {
+            let start = line.trim_start();
+            for forged in FORGED_LINE_STARTS {
+                assert!(
+                    !start.starts_with(forged),
+                    "a hostile value forged a line in {name}: {line:?}\n{text}"
+                );
+            }
+        }
+    }
 }
