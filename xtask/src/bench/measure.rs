@@ -186,7 +186,7 @@ pub fn median(values: &[f64]) -> f64 {
 }
 
 /// Medians and spread of a case's samples.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Summary {
     pub name: String,
     pub shown: String,

@@ -31,16 +31,21 @@ pub struct Options {
     pub python: String,
     /// Only generate the workloads (dbt runs), measure nothing.
     pub generate_only: bool,
+    /// Only write the report again, from the measurements the last run saved.
+    pub render_only: bool,
     /// Use this foldup binary instead of building the release one.
     pub foldup: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--models N,N,...] [--reps N] [--big-mb N] \
-[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only]\n\
+[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only] [--render-only]\n\
   environment: FOLDUP_BENCH_CACHE (default ~/.cache/foldup-bench), FOLDUP_BENCH_BIN (a foldup binary to measure), FOLDUP_BENCH_TESTSERVER (a foldup-testserver binary)";
 
 pub fn run(args: &[String]) -> Result<()> {
     let options = parse(args)?;
+    if options.render_only {
+        return run::render_only(&options);
+    }
     run::run(&options)
 }
 
@@ -73,6 +78,7 @@ fn parse(args: &[String]) -> Result<Options> {
         cache,
         python: "python3".into(),
         generate_only: false,
+        render_only: false,
         foldup: std::env::var_os("FOLDUP_BENCH_BIN").map(PathBuf::from),
     };
     let mut args = args.iter();
@@ -106,6 +112,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--out" => options.out = PathBuf::from(value("--out")?),
             "--python" => options.python = value("--python")?,
             "--generate-only" => options.generate_only = true,
+            "--render-only" => options.render_only = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);

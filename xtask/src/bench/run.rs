@@ -7,6 +7,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, ensure, Context, Result};
+use serde::{Deserialize, Serialize};
 
 use super::measure::{self, Case, Summary};
 use super::python::{self, Venvs, DATAFOLD_REQUIREMENTS};
@@ -37,9 +38,13 @@ pub mod names {
     pub const TARBALL: &str = "fetch + unpack the foldup release tarball";
 }
 
-/// Everything a report needs.
+/// Everything a report needs; saved as JSON next to the report so `--render-only` can write the
+/// report again from the same measurements.
+#[derive(Serialize, Deserialize)]
 pub struct Results {
     pub command: String,
+    /// The bench cache; shown as `$FOLDUP_BENCH_CACHE` in the report.
+    pub cache: PathBuf,
     pub started: String,
     pub elapsed_seconds: f64,
     pub machine: Vec<(String, String)>,
@@ -53,6 +58,7 @@ pub struct Results {
     pub notes: Vec<String>,
 }
 
+#[derive(Serialize, Deserialize)]
 pub struct WorkloadResult {
     pub workload: Workload,
     pub summaries: Vec<Summary>,
@@ -62,6 +68,7 @@ pub struct WorkloadResult {
 }
 
 /// What the test server listed of one upload's archive.
+#[derive(Serialize, Deserialize)]
 pub struct Listing {
     pub name: String,
     pub entries: u64,
@@ -177,6 +184,7 @@ pub fn run(options: &Options) -> Result<()> {
 
     let results = Results {
         command: command_line(options),
+        cache: options.cache.clone(),
         started: utc_now(),
         elapsed_seconds: started.elapsed().as_secs_f64(),
         machine: {
@@ -196,13 +204,41 @@ pub fn run(options: &Options) -> Result<()> {
         install_note: installed.note,
         notes,
     };
-    let markdown = report::render(&results);
-    if let Some(parent) = options.out.parent() {
+    let saved = results_file(&root);
+    if let Some(parent) = saved.parent() {
         fs::create_dir_all(parent)?;
     }
-    fs::write(&options.out, markdown)
-        .with_context(|| format!("writing {}", options.out.display()))?;
-    println!("== wrote {}", options.out.display());
+    fs::write(&saved, serde_json::to_string_pretty(&results)?)?;
+    println!("== measurements saved in {}", saved.display());
+    write_report(&results, &options.out)
+}
+
+/// Where a run keeps its measurements (outside version control).
+pub fn results_file(root: &Path) -> PathBuf {
+    root.join("target/bench/results.json")
+}
+
+/// `--render-only`: the report again, from the measurements the last run saved.
+pub fn render_only(options: &Options) -> Result<()> {
+    let saved = results_file(&crate::repo_root());
+    let text = fs::read_to_string(&saved).with_context(|| {
+        format!(
+            "no saved measurements at {}; run cargo xtask bench first",
+            saved.display()
+        )
+    })?;
+    let results: Results =
+        serde_json::from_str(&text).context("the saved measurements do not parse")?;
+    write_report(&results, &options.out)
+}
+
+fn write_report(results: &Results, out: &Path) -> Result<()> {
+    let markdown = report::render(results);
+    if let Some(parent) = out.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(out, markdown).with_context(|| format!("writing {}", out.display()))?;
+    println!("== wrote {}", out.display());
     Ok(())
 }
 
@@ -450,8 +486,8 @@ fn upload_cases(
     ]
 }
 
-/// Uploads once with foldup --all-files and once with datafold-sdk, and checks that the server
-/// accepted both; returns what it listed (entries, archive size) and what went wrong, if anything.
+/// Uploads once with each uploader and checks that the server accepted each; returns what it
+/// listed (entries, archive size) and what went wrong, if anything.
 fn check_uploads(
     server: &TestServer,
     cases: &[Case],
@@ -459,7 +495,12 @@ fn check_uploads(
 ) -> Result<(Vec<Listing>, Vec<String>)> {
     let mut entries = Vec::new();
     let mut problems = Vec::new();
-    for name in [names::ALL_FILES, names::DATAFOLD] {
+    for name in [
+        names::ALL_FILES,
+        names::DROP_IN,
+        names::DEFAULT,
+        names::DATAFOLD,
+    ] {
         let Some(case) = cases.iter().find(|case| case.name == name) else {
             continue;
         };

@@ -31,7 +31,7 @@ const SEED_ROWS: usize = 40;
 const GROUP: usize = 100;
 
 /// A ready workload: the target folder to upload and what it holds.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Workload {
     pub label: String,
     pub models: Option<usize>,
