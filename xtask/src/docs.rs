@@ -2,16 +2,22 @@
 
 use anyhow::{Context, Result};
 
-const BEGIN: &str = "<!-- options:begin (generated from crates/foldup-core/src/settings/options.rs) -->\n";
+const BEGIN: &str =
+    "<!-- options:begin (generated from crates/foldup-core/src/settings/options.rs) -->\n";
 const END: &str = "<!-- options:end -->";
 
 pub fn run(_args: &[String]) -> Result<()> {
     let path = crate::repo_root().join("README.md");
     let readme = std::fs::read_to_string(&path).context("reading README.md")?;
-    let (head, rest) = readme.split_once(BEGIN).context("README.md lacks the options:begin marker")?;
-    let (_, tail) = rest.split_once(END).context("README.md lacks the options:end marker")?;
+    let (head, rest) = readme
+        .split_once(BEGIN)
+        .context("README.md lacks the options:begin marker")?;
+    let (_, tail) = rest
+        .split_once(END)
+        .context("README.md lacks the options:end marker")?;
     let table = foldup_core::settings::options::reference_markdown();
-    std::fs::write(&path, format!("{head}{BEGIN}{table}{END}{tail}")).context("writing README.md")?;
+    std::fs::write(&path, format!("{head}{BEGIN}{table}{END}{tail}"))
+        .context("writing README.md")?;
     eprintln!("README.md: configuration reference rewritten from the option table");
     Ok(())
 }

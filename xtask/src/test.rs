@@ -11,7 +11,11 @@ pub fn run_step(name: &str, program: &str, args: &[&str]) -> Result<()> {
         .args(args)
         .current_dir(crate::repo_root())
         .status()
-        .with_context(|| format!("cannot start {program}; is it installed? (.ci/run installs what the tests need)"))?;
+        .with_context(|| {
+            format!(
+                "cannot start {program}; is it installed? (.ci/run installs what the tests need)"
+            )
+        })?;
     if !status.success() {
         bail!("{name} failed ({status}); see the output above");
     }
@@ -20,7 +24,18 @@ pub fn run_step(name: &str, program: &str, args: &[&str]) -> Result<()> {
 
 pub fn run(_args: &[String]) -> Result<()> {
     run_step("format", "cargo", &["fmt", "--all", "--", "--check"])?;
-    run_step("lints", "cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run_step(
+        "lints",
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     run_step("build", "cargo", &["build", "--workspace", "--bins"])?;
     crate::contract::run(&[])?;
     // Shipping: docs/ci made of the validated examples, the static release binary and install.sh,
@@ -31,6 +46,10 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::component::test(&[])?;
     crate::action::test(&[])?;
     // The unit, plugin and end-to-end tests run last so that their runner's summary closes the log.
-    run_step("tests", "cargo", &["nextest", "run", "--workspace", "--no-fail-fast"])?;
+    run_step(
+        "tests",
+        "cargo",
+        &["nextest", "run", "--workspace", "--no-fail-fast"],
+    )?;
     Ok(())
 }

@@ -212,7 +212,9 @@ fn config_text_is_checked_without_a_file() {
     use std::path::Path;
     let path = Path::new("foldup.toml");
     super::check_config_text(path, "run_type = \"production\"\nwait = true\n").unwrap();
-    let error = super::check_config_text(path, "\n\"a\\nb\" = 1\n").unwrap_err().0;
+    let error = super::check_config_text(path, "\n\"a\\nb\" = 1\n")
+        .unwrap_err()
+        .0;
     assert!(
         error.starts_with("foldup.toml line 2: unknown key 'a\\u{a}b'"),
         "{error}"
