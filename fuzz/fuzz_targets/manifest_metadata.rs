@@ -1,0 +1,12 @@
+//! Reading a dbt manifest's metadata with the constant-memory scanner, as `foldup upload` reads
+//! `manifest.json`: never a panic, and a refusal is one printable line.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Err(reason) = foldup_artifacts::read_manifest_metadata(data) {
+        foldup_fuzz::assert_one_line("the manifest refusal", &reason);
+        assert!(!reason.is_empty());
+    }
+});
