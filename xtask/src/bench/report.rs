@@ -383,10 +383,10 @@ fn misses(md: &mut String, results: &Results) {
                  server alone needs {} to answer a prebuilt archive sent by curl (it spools the upload, \
                  then inflates and hashes every entry before it answers): {:.0}% of the budget. \
                  foldup's archive step (locate, read and deflate {:.0} MB on {cores} cores, write the \
-                 zip) takes {}. Archive and server together are {} = {:.2}× datafold-sdk, before \
-                 foldup sends a byte: it sends the archive once it is complete, because the request \
-                 carries a Content-Length as datafold-sdk's does (some proxies refuse chunked \
-                 uploads), so the two add up instead of overlapping.",
+                 zip) takes {} as a dry run (an upper bound: the dry run also prints every file \
+                 name). The two alone add up to {} = {:.2}× datafold-sdk. They add up rather than \
+                 overlap because foldup sends the archive once it is complete: the request carries a \
+                 Content-Length, as datafold-sdk's does, since some proxies refuse chunked uploads.",
                 seconds(sdk.wall),
                 seconds(budget),
                 seconds(curl.wall),
