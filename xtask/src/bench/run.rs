@@ -204,7 +204,7 @@ pub fn run(options: &Options) -> Result<()> {
         install_note: installed.note,
         notes,
     };
-    let saved = results_file(&root);
+    let saved = results_file(&root, options.quick);
     if let Some(parent) = saved.parent() {
         fs::create_dir_all(parent)?;
     }
@@ -213,14 +213,18 @@ pub fn run(options: &Options) -> Result<()> {
     write_report(&results, &options.out)
 }
 
-/// Where a run keeps its measurements (outside version control).
-pub fn results_file(root: &Path) -> PathBuf {
-    root.join("target/bench/results.json")
+/// Where a run keeps its measurements (outside version control); a `--quick` run keeps its own.
+pub fn results_file(root: &Path, quick: bool) -> PathBuf {
+    root.join(if quick {
+        "target/bench/results-quick.json"
+    } else {
+        "target/bench/results.json"
+    })
 }
 
 /// `--render-only`: the report again, from the measurements the last run saved.
 pub fn render_only(options: &Options) -> Result<()> {
-    let saved = results_file(&crate::repo_root());
+    let saved = results_file(&crate::repo_root(), options.quick);
     let text = fs::read_to_string(&saved).with_context(|| {
         format!(
             "no saved measurements at {}; run cargo xtask bench first",
