@@ -88,8 +88,17 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
             .map(|v| format!(", dbt {v}"))
             .unwrap_or_default(),
     ));
-    for file in &located.files {
+    // A whole target (`--all-files`) can hold tens of thousands of files: name the first ones only.
+    for file in located.files.iter().take(LISTED_FILES) {
         reporter.info(&format!("  {} ({} bytes)", file.name, file.size));
+    }
+    if located.files.len() > LISTED_FILES {
+        let rest = &located.files[LISTED_FILES..];
+        let bytes: u64 = rest.iter().map(|f| f.size).sum();
+        reporter.info(&format!(
+            "  … and {} more files ({bytes} bytes)",
+            rest.len()
+        ));
     }
     let archive = Archive::create(settings.output.clone())?;
     let summary = foldup_core::artifacts::write_archive(&located, archive.writer()?)?;
@@ -182,6 +191,9 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     }
     Ok(())
 }
+
+/// How many files the log names before it sums up the rest.
+const LISTED_FILES: usize = 50;
 
 /// Archives below this size go out in a blink; a bar would only flicker.
 const PROGRESS_BAR_MIN_BYTES: u64 = 8 * 1024 * 1024;
