@@ -592,6 +592,8 @@ fn invalid_config_files_name_file_line_and_key() {
         "key 'api_key' is a secret",
     );
     assert_config_refused(b"wait = \n", 1, "not valid TOML");
+    // Found by fuzzing: this made toml_edit 0.23 panic.
+    assert_config_refused(b"wait = = true\nwait.x = 1\n", 1, "not valid TOML");
     // A key that tries to forge a line, and a value nested far deeper than anyone writes.
     let key = toml_escape(&hostile("k"));
     assert_config_refused(format!("\"{key}\" = 1\n").as_bytes(), 1, "unknown key");

@@ -413,7 +413,7 @@ impl Layer {
     fn toml(name: &str, text: &str) -> Result<Layer, ConfigError> {
         let data = figment::providers::Toml::string(text)
             .data()
-            .map_err(|e| ConfigError(format!("{name}: {e}")))?
+            .map_err(|e| ConfigError(format!("{name}: {}", crate::sanitize_line(&e.to_string()))))?
             .remove(&Profile::Default)
             .unwrap_or_default();
         Ok(Layer {

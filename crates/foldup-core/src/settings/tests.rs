@@ -224,3 +224,25 @@ fn config_text_is_checked_without_a_file() {
         .0;
     assert!(error.contains("config file foldup.toml"), "{error}");
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/config_file.rs): toml_edit 0.23.10 panicked with "all
+/// items have spans" on a key given an invalid value and then extended with a dotted key, which
+/// a mistyped `=` makes easy. Now it is a sentence naming the line.
+#[test]
+fn a_doubled_equals_sign_then_a_dotted_key_is_an_error_not_a_panic() {
+    use std::path::Path;
+    for text in [
+        "wait = = true\nwait.x = 1\n",
+        "in02621==\nin02621.=",
+        "ci_coi_config_id =eouion\"\nin02621..==\x00\x01= [\"o included.\nin02621.=",
+    ] {
+        let error = super::check_config_text(Path::new("foldup.toml"), text)
+            .expect_err(text)
+            .0;
+        assert!(
+            error.starts_with("foldup.toml line ") && error.contains("not valid TOML"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'), "{error}");
+    }
+}
