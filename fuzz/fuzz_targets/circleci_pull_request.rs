@@ -20,7 +20,12 @@ fuzz_target!(|data: &[u8]| {
         ("CIRCLE_PROJECT_REPONAME".to_owned(), "dbt".to_owned()),
         ("CIRCLE_PULL_REQUEST".to_owned(), url),
     ];
-    for name in ["CIRCLE_PULL_REQUESTS", "CIRCLE_PR_NUMBER", "CIRCLE_BRANCH", "CIRCLE_TAG"] {
+    for name in [
+        "CIRCLE_PULL_REQUESTS",
+        "CIRCLE_PR_NUMBER",
+        "CIRCLE_BRANCH",
+        "CIRCLE_TAG",
+    ] {
         if let Some(value) = parts.next() {
             vars.push((name.to_owned(), value));
         }

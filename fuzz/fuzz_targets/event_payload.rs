@@ -29,7 +29,10 @@ fuzz_target!(|data: &[u8]| {
     let env = Env::from_pairs([
         ("GITHUB_ACTIONS", "true"),
         ("GITHUB_EVENT_NAME", event),
-        ("GITHUB_EVENT_PATH", path.to_str().expect("a UTF-8 temp dir")),
+        (
+            "GITHUB_EVENT_PATH",
+            path.to_str().expect("a UTF-8 temp dir"),
+        ),
         ("GITHUB_SHA", "9a1c3b6e0f2d4a8b7c5e3f1a9b8c7d6e5f4a3b2c"),
         (
             "GITHUB_REF",

@@ -1,0 +1,40 @@
+//! The committed corpus of the `manifest_metadata` fuzz target (fuzz/corpus/manifest_metadata,
+//! crash reproducers included), replayed with the target's checks on every test run.
+
+#[test]
+fn the_manifest_corpus_is_read_or_refused_in_one_line() {
+    for (input, data) in corpus("manifest_metadata") {
+        if let Err(reason) = foldup_artifacts::read_manifest_metadata(data.as_slice()) {
+            assert!(
+                !reason.is_empty() && one_line(&reason),
+                "{}: {reason:?}",
+                input.display()
+            );
+        }
+    }
+}
+
+/// Every input of the committed corpus of fuzz target `target` (crash reproducers included).
+fn corpus(target: &str) -> Vec<(std::path::PathBuf, Vec<u8>)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../fuzz/corpus")
+        .join(target);
+    let mut inputs: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|entry| {
+            let path = entry.unwrap().path();
+            let bytes = std::fs::read(&path).unwrap();
+            (path, bytes)
+        })
+        .collect();
+    inputs.sort();
+    assert!(!inputs.is_empty(), "{} is empty", dir.display());
+    inputs
+}
+
+/// One printable line: no control character but a tab, no Unicode line separator.
+fn one_line(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+}
