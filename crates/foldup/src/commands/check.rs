@@ -10,11 +10,7 @@ pub async fn run(session: &Session) -> Result<(), Failure> {
         session.reporter.mask(key.expose());
     }
     let ctx = super::detect_context(session).await?;
-    let ci_config_id = settings.ci_config_id.ok_or_else(|| {
-        Failure::usage(
-            "no Datafold CI config id: pass --ci-config-id N or set DATAFOLD_CI_CONFIG_ID",
-        )
-    })?;
+    let ci_config_id = super::require_ci_config_id(settings)?;
     let commit_sha =
         ctx.commit_sha.value.clone().ok_or_else(|| {
             Failure::usage(format!(
@@ -28,12 +24,10 @@ pub async fn run(session: &Session) -> Result<(), Failure> {
             ctx.run_type.source.as_deref().unwrap_or("the CI gives no sign of either")
         ))
     })?;
-    let api_key = settings.api_key.clone().ok_or_else(|| {
-        Failure::new(
-            ExitCode::Auth,
-            "DATAFOLD_API_KEY is not set; add your Datafold API key as a CI secret and expose it to this job as DATAFOLD_API_KEY",
-        )
-    })?;
+    let api_key = settings
+        .api_key
+        .clone()
+        .ok_or_else(super::missing_api_key)?;
     let client =
         foldup_core::datafold::DatafoldClient::new(super::client_config(settings, &api_key))?;
     let status = client

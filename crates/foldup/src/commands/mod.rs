@@ -44,3 +44,20 @@ pub fn client_config(
         allow_insecure_http: settings.allow_insecure_http,
     }
 }
+
+/// The Datafold CI config id, or the sentence that says how to give it.
+pub fn require_ci_config_id(settings: &foldup_core::Settings) -> Result<u64, Failure> {
+    settings.ci_config_id.ok_or_else(|| {
+        Failure::usage(
+            "no Datafold CI config id: pass --ci-config-id N or set DATAFOLD_CI_CONFIG_ID (Datafold's CI settings screen shows the id)",
+        )
+    })
+}
+
+/// The failure for a missing API key (exit 4), shared by every command that talks to Datafold.
+pub fn missing_api_key() -> Failure {
+    Failure::new(
+        crate::failure::ExitCode::Auth,
+        "DATAFOLD_API_KEY is not set; add your Datafold API key as a CI secret and expose it to this job as DATAFOLD_API_KEY",
+    )
+}

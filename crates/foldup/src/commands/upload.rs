@@ -56,12 +56,7 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
             );
             return Ok(());
         }
-        (None, false) => {
-            return Err(Failure::new(
-                ExitCode::Auth,
-                "DATAFOLD_API_KEY is not set; add your Datafold API key as a CI secret and expose it to this job as DATAFOLD_API_KEY",
-            ))
-        }
+        (None, false) => return Err(super::missing_api_key()),
     };
 
     reporter.group_start("foldup: dbt artifacts");
@@ -216,11 +211,7 @@ fn progress_bar(archive_bytes: u64) -> Option<indicatif::ProgressBar> {
 /// build is skipped by policy.
 fn plan(session: &Session, ctx: &CiContext) -> Result<Option<Plan>, Failure> {
     let settings = &session.settings;
-    let ci_config_id = settings.ci_config_id.ok_or_else(|| {
-        Failure::usage(
-            "no Datafold CI config id: pass --ci-config-id N or set DATAFOLD_CI_CONFIG_ID (Datafold's CI settings screen shows the id)",
-        )
-    })?;
+    let ci_config_id = super::require_ci_config_id(settings)?;
     let run_type = match ctx.run_type.value {
         Some(run_type) => run_type,
         None => {
