@@ -24,8 +24,17 @@ pub(crate) fn routes() -> Router<Arc<ServerState>> {
         .route("/__admin/runs", post(set_run_plan))
 }
 
+/// Waits, off the async workers, for the archives still being inspected, so the list never
+/// holds an entry without its hash.
 async fn list_requests(State(state): State<Arc<ServerState>>) -> Response {
-    Json(state.requests()).into_response()
+    match tokio::task::spawn_blocking(move || state.requests()).await {
+        Ok(requests) => Json(requests).into_response(),
+        Err(e) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            Json(json!({ "error": format!("listing the requests failed: {e}") })),
+        )
+            .into_response(),
+    }
 }
 
 async fn clear_requests(State(state): State<Arc<ServerState>>) -> StatusCode {

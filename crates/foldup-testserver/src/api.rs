@@ -5,8 +5,15 @@
 //! Datafold's OpenAPI (`id`, `base_branch`, `base_sha`, `pr_branch`, `pr_sha`, `pr_num` as a
 //! string, `status`, `source`). datafold-sdk ignores the body of a successful upload and only
 //! checks the status, so the upload answer `{"status": "ok"}` is ours.
+//!
+//! An uploaded zip is looked at in two steps. Its central directory is read before answering:
+//! that is cheap, and enough for the 400s (not a zip, no root `manifest.json`). Its entries are
+//! inflated and hashed after answering, on a blocking thread (`spawn_inspection`), as a real
+//! service stores an upload and answers without unpacking it first; the recorded request is
+//! completed when that is done, and readers of the record wait for it (`ServerState::requests`).
 
 use std::io::Write;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,14 +26,17 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::fault::Fault;
-use crate::record::{hex, list_zip, RecordedArchive, RecordedRequest};
+use crate::record::{hex, Inspection, OpenedZip, RecordedArchive, RecordedRequest};
 use crate::state::{ServerState, Upload};
 
 /// The body, as far as the server understood it.
 #[derive(Default)]
 struct ReceivedBody {
     fields: Vec<(String, String)>,
+    /// Its `entries` are filled in by the inspection of `zip`.
     archive: Option<RecordedArchive>,
+    /// The archive, when its central directory could be read: still to be inspected.
+    zip: Option<OpenedZip>,
     bytes: u64,
     error: Option<String>,
     /// The upload limit was exceeded.
@@ -39,7 +49,7 @@ pub(crate) async fn handle(State(state): State<Arc<ServerState>>, request: Reque
     let path = request.uri().path().to_owned();
     let query = request.uri().query().map(str::to_owned);
     let headers = request.headers().clone();
-    let body = read_body(&state, request).await;
+    let mut body = read_body(&state, request).await;
 
     let fault = state.next_fault();
     let mut response = match &fault {
@@ -50,8 +60,10 @@ pub(crate) async fn handle(State(state): State<Arc<ServerState>>, request: Reque
         None => datafold_response(&state, &method, &path, query.as_deref(), &headers, &body),
     };
     let hangs = fault == Some(Fault::Hang);
-    state.record(RecordedRequest {
-        seq: state.next_seq(),
+    let zip = body.zip.take();
+    let seq = state.next_seq();
+    let recorded = RecordedRequest {
+        seq,
         method: method.to_string(),
         path,
         query,
@@ -66,7 +78,18 @@ pub(crate) async fn handle(State(state): State<Arc<ServerState>>, request: Reque
         } else {
             Some(response.status().as_u16())
         },
-    });
+    };
+    match zip {
+        None => state.record(recorded),
+        Some(zip) => {
+            let generation = state.record_inspecting(recorded);
+            let inspection = spawn_inspection(state.clone(), seq, generation, zip);
+            if state.inspect_before_answering {
+                // The task cannot fail: the inspection's panics are caught inside it.
+                let _ = inspection.await;
+            }
+        }
+    }
     match fault {
         Some(Fault::Hang) => std::future::pending::<Response>().await,
         Some(Fault::Slow { delay_ms }) => {
@@ -89,6 +112,26 @@ pub(crate) async fn handle(State(state): State<Arc<ServerState>>, request: Reque
         }
         _ => response,
     }
+}
+
+/// Inflates and hashes every entry of request `seq`'s archive on a blocking thread, then
+/// completes the recorded request. Stops early if the record is cleared meanwhile (the request is
+/// gone; its result is dropped). Always finishes the inspection, even if it panics, so that
+/// readers of the record never wait forever.
+fn spawn_inspection(
+    state: Arc<ServerState>,
+    seq: u64,
+    generation: u64,
+    zip: OpenedZip,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        let cancelled = || state.cleared_since(generation);
+        let inspection = std::panic::catch_unwind(AssertUnwindSafe(|| zip.inspect(&cancelled)))
+            .unwrap_or_else(|_| {
+                Inspection::failed("the server's inspection of the archive panicked")
+            });
+        state.finish_inspection(seq, inspection);
+    })
 }
 
 pub(crate) fn header_pairs(headers: &HeaderMap) -> Vec<(String, String)> {
@@ -338,17 +381,17 @@ async fn read_multipart(state: &ServerState, request: Request) -> ReceivedBody {
                 .fields
                 .push((name, String::from_utf8_lossy(&text).into_owned())),
             Some(spool) if name == "artifacts" && received.archive.is_none() => {
+                // Only the central directory now; the entries are inflated after answering.
                 let path = spool.into_temp_path();
-                let listing = tokio::task::spawn_blocking(move || {
-                    let listing = list_zip(&path);
-                    drop(path);
-                    listing
-                })
-                .await
-                .unwrap_or_else(|e| Err(format!("listing the archive failed: {e}")));
-                let (entries, zip_error) = match listing {
-                    Ok(entries) => (entries, None),
-                    Err(e) => (Vec::new(), Some(e)),
+                let opened = tokio::task::spawn_blocking(move || OpenedZip::open(path))
+                    .await
+                    .unwrap_or_else(|e| Err(format!("reading the archive failed: {e}")));
+                let zip_error = match opened {
+                    Ok(zip) => {
+                        received.zip = Some(zip);
+                        None
+                    }
+                    Err(e) => Some(e),
                 };
                 received.archive = Some(RecordedArchive {
                     part_name: name,
@@ -356,7 +399,7 @@ async fn read_multipart(state: &ServerState, request: Request) -> ReceivedBody {
                     content_type,
                     size,
                     sha256: hex(&hasher.finalize()),
-                    entries,
+                    entries: Vec::new(),
                     zip_error,
                 });
             }
@@ -499,7 +542,11 @@ fn submit_artifacts(
         let message = format!("The artifacts file is not a valid zip archive: {error}");
         return Err(detail(StatusCode::BAD_REQUEST, message));
     }
-    if archive.entry("manifest.json").is_none() {
+    let has_manifest = body
+        .zip
+        .as_ref()
+        .is_some_and(|zip| zip.has_entry("manifest.json"));
+    if !has_manifest {
         let message = "The artifacts archive has no manifest.json at its root";
         return Err(detail(StatusCode::BAD_REQUEST, message));
     }

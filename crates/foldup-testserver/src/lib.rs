@@ -6,6 +6,17 @@
 //! [`TestServer`]; other processes use the `foldup-testserver` binary and its `/__admin`
 //! endpoints.
 //!
+//! An upload is answered as soon as its body has arrived and the zip's central directory has been
+//! read, as a real service stores an upload and answers: an unreadable central directory or a
+//! missing root `manifest.json` still gets its 400 at once. Inflating and hashing every entry
+//! happens afterwards, on a blocking thread, and completes the recorded request; corrupt entry
+//! content found then sets the archive's `zip_error` but cannot change the answer already sent.
+//! Every way to read the record waits for the inspections under way, so nobody sees an archive
+//! half hashed: [`TestServer::requests`], `GET /__admin/requests`, and the record file, which is
+//! rewritten only when no inspection is under way. [`ServerConfig::inspect_before_answering`]
+//! holds each answer until its inspection is done instead, for readers of the record file that
+//! read it as soon as their client has its answer (the binary sets it with `--record`).
+//!
 //! ```no_run
 //! use foldup_testserver::{Fault, ServerConfig, TestServer};
 //!
@@ -52,8 +63,14 @@ pub struct ServerConfig {
     pub port: u16,
     pub fault: Fault,
     pub run_plan: RunPlan,
-    /// Where to write every recorded request as JSON after each request.
+    /// Where to write every recorded request as JSON after each request (once the inspection of
+    /// its archive is done).
     pub record_file: Option<PathBuf>,
+    /// Hold the answer to an upload until its archive's entries are inflated and hashed, so that
+    /// the record (and the record file) is complete by the time the client has its answer. Off by
+    /// default: the answer goes out once the central directory is read, and readers of the record
+    /// wait for the inspection instead. The answer itself is the same either way.
+    pub inspect_before_answering: bool,
     /// Bodies larger than this are refused with 413.
     pub max_upload_bytes: u64,
     /// Serve HTTPS with this certificate instead of plain HTTP.
@@ -118,6 +135,7 @@ impl ServerConfig {
             fault: Fault::None,
             run_plan: RunPlan::default(),
             record_file: None,
+            inspect_before_answering: false,
             max_upload_bytes: 4 * 1024 * 1024 * 1024,
             tls: None,
         }
@@ -138,6 +156,7 @@ impl fmt::Debug for ServerConfig {
             .field("fault", &self.fault)
             .field("run_plan", &self.run_plan)
             .field("record_file", &self.record_file)
+            .field("inspect_before_answering", &self.inspect_before_answering)
             .field("max_upload_bytes", &self.max_upload_bytes)
             .field("tls", &self.tls)
             .finish()
@@ -192,7 +211,7 @@ impl TestServer {
         let address = std_listener.local_addr().map_err(bind_error)?;
 
         let state = Arc::new(ServerState::new(&config));
-        state.write_record_file(&[]);
+        state.start_record_file();
         // A runtime of its own, so the server works under any test harness (sync or async) and
         // everything it runs, hung handlers included, ends with it.
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -259,12 +278,14 @@ impl TestServer {
         self.address
     }
 
-    /// Every request received so far, in arrival order.
+    /// Every request received so far, in arrival order. Waits for the archives still being
+    /// inspected, so every recorded entry has its hash.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.state.requests()
     }
 
-    /// Forgets the requests received so far.
+    /// Forgets the requests received so far. An inspection under way stops, and its request
+    /// stays forgotten.
     pub fn clear_requests(&self) {
         self.state.clear_requests();
     }

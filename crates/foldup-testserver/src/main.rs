@@ -4,6 +4,10 @@
 //! Prints its URL as the first line of stdout, then serves until killed. `GET /__admin/requests`
 //! lists what it received; `POST /__admin/fault` and `POST /__admin/runs` change its behaviour
 //! (JSON as in the library's `Fault` and `RunPlan`).
+//!
+//! An upload is answered once its body has arrived and the zip's central directory is read; its
+//! entries are inflated and hashed afterwards, and `GET /__admin/requests` waits for that. With
+//! `--record FILE`, answers wait for it instead, so FILE is complete once a client has its answer.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -17,7 +21,13 @@ use foldup_testserver::{Fault, RunOutcome, RunPlan, ServerConfig, TestServer};
 #[command(
     name = "foldup-testserver",
     version,
-    about = "A Datafold-compatible HTTP server that records requests and injects faults."
+    about = "A Datafold-compatible HTTP server that records requests and injects faults.",
+    long_about = "A Datafold-compatible HTTP server that records requests and injects faults.\n\n\
+        An upload is answered as soon as its body has arrived and the zip's central directory is \
+        read (not a zip, or no manifest.json at its root: 400). Its entries are inflated and \
+        hashed after answering, as a real service stores an upload and answers; corrupt entry \
+        content found then sets the recorded archive's zip_error. GET /__admin/requests waits \
+        for those inspections, so it never lists an entry without its hash."
 )]
 struct Args {
     /// Port to listen on; 0 picks a free one.
@@ -32,7 +42,9 @@ struct Args {
     /// A CI config id that exists (repeatable).
     #[arg(long = "ci-config-id", required = true)]
     ci_config_ids: Vec<u64>,
-    /// Write every recorded request as JSON to FILE after each request.
+    /// Write every recorded request as JSON to FILE after each request. Each upload's answer
+    /// then waits until its archive's entries are hashed, so FILE is complete by the time the
+    /// client has its answer (without --record, uploads are answered before that).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
     /// Write the URL to FILE once listening.
@@ -81,6 +93,8 @@ fn main() -> Result<()> {
             after_polls: args.run_after_polls,
             ..RunPlan::default()
         },
+        // Whoever reads the file reads it when their client is done: it must be complete then.
+        inspect_before_answering: args.record.is_some(),
         record_file: args.record,
         max_upload_bytes: args.max_upload_bytes,
         tls: None,

@@ -3,10 +3,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 
 use crate::fault::{ActiveFault, Fault, RunPlan};
-use crate::record::RecordedRequest;
+use crate::record::{Inspection, RecordedRequest};
 use crate::ServerConfig;
 
 /// An upload Datafold accepted.
@@ -17,17 +17,30 @@ pub(crate) struct Upload {
     pub run_type: String,
 }
 
+/// A recorded request, and whether its archive's entries are still being inflated and hashed.
+struct Recorded {
+    request: RecordedRequest,
+    inspecting: bool,
+}
+
 pub(crate) struct ServerState {
     pub api_keys: Vec<String>,
     pub ci_config_ids: Vec<u64>,
     pub max_upload_bytes: u64,
+    /// Hold each answer until its archive is inspected (see `ServerConfig`).
+    pub inspect_before_answering: bool,
     record_file: Option<PathBuf>,
     fault: Mutex<ActiveFault>,
     run_plan: Mutex<RunPlan>,
     /// Polls of the runs list per (CI config, pr_sha).
     polls: Mutex<HashMap<(u64, String), u32>>,
     uploads: Mutex<Vec<Upload>>,
-    requests: Mutex<Vec<RecordedRequest>>,
+    requests: Mutex<Vec<Recorded>>,
+    /// Signalled whenever a request stops being inspected (its inspection ended, or it was
+    /// cleared).
+    inspected: Condvar,
+    /// Counts the clears, so that an inspection can tell its request is gone and stop early.
+    generation: AtomicU64,
     next_seq: AtomicU64,
 }
 
@@ -43,12 +56,15 @@ impl ServerState {
             api_keys: config.api_keys.clone(),
             ci_config_ids: config.ci_config_ids.clone(),
             max_upload_bytes: config.max_upload_bytes,
+            inspect_before_answering: config.inspect_before_answering,
             record_file: config.record_file.clone(),
             fault: Mutex::new(ActiveFault::new(config.fault.clone())),
             run_plan: Mutex::new(config.run_plan.clone()),
             polls: Mutex::new(HashMap::new()),
             uploads: Mutex::new(Vec::new()),
             requests: Mutex::new(Vec::new()),
+            inspected: Condvar::new(),
+            generation: AtomicU64::new(0),
             next_seq: AtomicU64::new(1),
         }
     }
@@ -100,26 +116,92 @@ impl ServerState {
         lock(&self.uploads).clone()
     }
 
-    /// Appends a request to the record and rewrites the record file, if any.
+    /// Appends a request to the record and rewrites the record file, if any (and if no
+    /// inspection is under way).
     pub fn record(&self, request: RecordedRequest) {
         let mut requests = lock(&self.requests);
-        requests.push(request);
-        self.write_record_file(&requests);
+        requests.push(Recorded {
+            request,
+            inspecting: false,
+        });
+        self.write_record_file_if_complete(&requests);
     }
 
+    /// Appends a request whose archive is still to be inspected; [`Self::finish_inspection`]
+    /// completes it. Until then every reader of the record waits, and the record file is not
+    /// rewritten. Returns the generation to hand to [`Self::cleared_since`].
+    pub fn record_inspecting(&self, request: RecordedRequest) -> u64 {
+        let mut requests = lock(&self.requests);
+        requests.push(Recorded {
+            request,
+            inspecting: true,
+        });
+        // Read under the lock, so that a clear either removed this request or comes later.
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// Whether the record was cleared since `generation`, taking any request of that generation
+    /// with it.
+    pub fn cleared_since(&self, generation: u64) -> bool {
+        self.generation.load(Ordering::SeqCst) != generation
+    }
+
+    /// Fills in the archive of request `seq` with what its inspection found, and rewrites the
+    /// record file once no inspection is under way. A request cleared meanwhile stays forgotten.
+    pub fn finish_inspection(&self, seq: u64, inspection: Inspection) {
+        let mut requests = lock(&self.requests);
+        let Some(recorded) = requests
+            .iter_mut()
+            .find(|r| r.inspecting && r.request.seq == seq)
+        else {
+            return;
+        };
+        if let Some(archive) = recorded.request.archive.as_mut() {
+            archive.entries = inspection.entries;
+            archive.zip_error = inspection.zip_error;
+        }
+        recorded.inspecting = false;
+        self.inspected.notify_all();
+        self.write_record_file_if_complete(&requests);
+    }
+
+    /// Every request recorded, once none is being inspected: no reader sees an archive whose
+    /// entries are not yet hashed. Blocking.
     pub fn requests(&self) -> Vec<RecordedRequest> {
-        lock(&self.requests).clone()
+        let requests = self
+            .inspected
+            .wait_while(lock(&self.requests), |requests| {
+                requests.iter().any(|r| r.inspecting)
+            })
+            .unwrap_or_else(PoisonError::into_inner);
+        requests.iter().map(|r| r.request.clone()).collect()
     }
 
+    /// Forgets every request, those being inspected included: their inspections stop early and
+    /// their results are dropped.
     pub fn clear_requests(&self) {
         let mut requests = lock(&self.requests);
         requests.clear();
-        self.write_record_file(&requests);
+        self.generation.fetch_add(1, Ordering::SeqCst);
+        self.inspected.notify_all();
+        self.write_record_file_if_complete(&requests);
+    }
+
+    /// Creates the record file, empty.
+    pub fn start_record_file(&self) {
+        self.write_record_file(&[]);
+    }
+
+    fn write_record_file_if_complete(&self, requests: &[Recorded]) {
+        if !requests.iter().any(|r| r.inspecting) {
+            let requests: Vec<&RecordedRequest> = requests.iter().map(|r| &r.request).collect();
+            self.write_record_file(&requests);
+        }
     }
 
     /// Writes the whole record as JSON, through a temporary file and a rename so that a reader
     /// never sees half a file. Called with the record locked, so writers never interleave.
-    pub fn write_record_file(&self, requests: &[RecordedRequest]) {
+    fn write_record_file(&self, requests: &[&RecordedRequest]) {
         let Some(path) = &self.record_file else {
             return;
         };

@@ -611,7 +611,9 @@ async fn the_record_file_holds_every_request_after_each_one() {
         || serde_json::from_slice::<Vec<RecordedRequest>>(&std::fs::read(&path).unwrap()).unwrap();
     assert!(read().is_empty());
     submit(&server, KEY).await;
-    assert_eq!(read(), server.requests());
+    // The file is rewritten when the upload's inspection ends, which `requests()` waits for.
+    let requests = server.requests();
+    assert_eq!(read(), requests);
     list_runs(&server).await;
     assert_eq!(read().len(), 2);
 }
