@@ -54,10 +54,21 @@ pub struct ArchiveSummary {
 }
 
 /// Writes `set`'s files to `out` as a zip archive, entries named by [`ArtifactFile::name`] in the
-/// set's order.
+/// set's order, while another thread proves the manifest whole
+/// ([`ArtifactSet::check_manifest_whole`]). A broken manifest fails the archive before its
+/// central directory is written, so no usable archive comes out of it.
 pub fn write_archive<W: Write>(set: &ArtifactSet, out: W) -> Result<ArchiveSummary, ArtifactError> {
     let mut archive = ArchiveWriter::new(out);
-    archive.add_files(&set.files)?;
+    let (manifest_check, added) = std::thread::scope(|scope| {
+        let manifest_check = scope.spawn(|| set.check_manifest_whole());
+        let added = archive.add_files(&set.files);
+        (manifest_check.join(), added)
+    });
+    match manifest_check {
+        Ok(checked) => checked?,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+    added?;
     archive.finish()
 }
 

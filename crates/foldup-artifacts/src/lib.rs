@@ -2,7 +2,8 @@
 //!
 //! [`locate_artifacts`] resolves dbt's target folder, picks the files, refuses symlinks out of the
 //! folder, and reads the manifest's metadata (never the whole manifest); [`write_archive`] streams
-//! the files as a zip archive to any writer in bounded memory.
+//! the files as a zip archive to any writer in bounded memory, while another thread proves the
+//! manifest whole.
 
 mod archive;
 mod dbt_project;

@@ -5,8 +5,9 @@
 //! keys compared byte by byte, never stored), skipping every value but `metadata`; serde_json
 //! parses only the `metadata` value, from a reader capped at [`METADATA_LIMIT`] bytes.
 //!
-//! For a manifest the scanner then skims on to the end of the file, so that a manifest cut short
-//! anywhere — even right after a `}` — is caught before it is uploaded. Skimming tracks only
+//! For a manifest, [`crate::ArtifactSet::check_manifest_whole`] has the scanner skim on to the end
+//! of the file, so that a manifest cut short anywhere — even right after a `}` — is caught before
+//! it is uploaded. Skimming tracks only
 //! strings and bracket depth: it reads the bytes once and holds none of them.
 
 use std::fmt;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use fixture::{options, project_with, repo_path, V12};
-use foldup_artifacts::{locate_artifacts, ArtifactError, LocateOptions};
+use foldup_artifacts::{locate_artifacts, write_archive, ArtifactError, LocateOptions};
 
 const REAL_METADATA: &str = r#"{"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "dbt_version": "1.10.0", "invocation_id": "11111111-2222-3333-4444-555555555555"}"#;
 
@@ -22,14 +22,21 @@ fn project_with_manifest(bytes: &[u8]) -> tempfile::TempDir {
     project
 }
 
+/// What the upload path does before any request: locate, then archive (which proves the
+/// manifest whole beside the compression).
+fn locate_and_archive(options: &LocateOptions) -> Result<(), ArtifactError> {
+    let set = locate_artifacts(options)?;
+    write_archive(&set, std::io::sink()).map(drop)
+}
+
 fn refusal(project: &Path) -> String {
-    let error = locate_artifacts(&options(project)).unwrap_err();
+    let error = locate_and_archive(&options(project)).unwrap_err();
     error.to_string()
 }
 
 fn assert_not_a_manifest(bytes: &[u8], problem: &str) {
     let project = project_with_manifest(bytes);
-    let error = locate_artifacts(&options(project.path())).unwrap_err();
+    let error = locate_and_archive(&options(project.path())).unwrap_err();
     assert!(
         matches!(error, ArtifactError::NotAManifest { .. }),
         "{error}"

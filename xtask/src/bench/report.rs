@@ -330,8 +330,8 @@ fn breakdown(md: &mut String, results: &Results) {
          *send + server* is the rest of `foldup upload --all-files` (client set-up, sending the \
          archive, the test server's work on receipt); *curl floor* is the same server's answer to a \
          prebuilt archive: the part of every uploader's wall time that the test server spends \
-         spooling, listing and hashing the archive before it answers. *budget* is 0.2× \
-         datafold-sdk's wall time.\n"
+         receiving the archive and reading its central directory before it answers (it inflates \
+         and hashes the entries after answering). *budget* is 0.2× datafold-sdk's wall time.\n"
     );
     let _ = writeln!(
         md,
@@ -387,13 +387,15 @@ fn misses(md: &mut String, results: &Results) {
         if result.workload.models.unwrap_or(0) >= 4000 && all.wall > budget {
             why.push(format!(
                 "**0.2× datafold-sdk, {label}**: datafold-sdk takes {}, so the budget is {}. The test \
-                 server alone needs {} to answer a prebuilt archive sent by curl (it spools the upload, \
-                 then inflates and hashes every entry before it answers): {:.0}% of the budget. \
+                 server alone needs {} to answer a prebuilt archive sent by curl (it spools the upload \
+                 and reads the zip's central directory before it answers): {:.0}% of the budget. \
                  foldup's archive step (locate, read and deflate {:.0} MB on {cores} cores, write the \
                  zip) takes {} as a dry run (an upper bound: the dry run also prints every file \
                  name). The two alone add up to {} = {:.2}× datafold-sdk. They add up rather than \
-                 overlap because foldup sends the archive once it is complete: the request carries a \
-                 Content-Length, as datafold-sdk's does, since some proxies refuse chunked uploads.",
+                 overlap because foldup sends the archive once it is complete, with a Content-Length \
+                 as datafold-sdk's request has; sending while compressing (chunked) was tried and was \
+                 no faster on 2 cores, where the receiving server competes with compression for the \
+                 same cores (docs/DECISIONS.md).",
                 seconds(sdk.wall),
                 seconds(budget),
                 seconds(curl.wall),
@@ -493,8 +495,8 @@ fn workload_section(md: &mut String, result: &WorkloadResult) {
     let _ = writeln!(
         md,
         "{} rounds. Every upload goes to the same `foldup-testserver` on 127.0.0.1, which spools the \
-         archive to a file, lists it and hashes every entry before it answers (its requests are \
-         cleared between runs). Wall time is measured around the command; CPU (user + system) and \
+         archive to a file and reads its central directory before it answers, then inflates and \
+         hashes every entry (its requests are cleared between runs, which waits for that work). Wall time is measured around the command; CPU (user + system) and \
          peak RSS come from GNU time.\n",
         result.reps
     );
