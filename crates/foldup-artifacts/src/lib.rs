@@ -11,6 +11,7 @@ mod error;
 mod locate;
 mod metadata;
 mod parallel;
+mod small_deflate;
 
 pub use archive::{
     write_archive, ArchiveSummary, ArchiveWriter, CompressError, CompressedEntry, EntryCompressor,

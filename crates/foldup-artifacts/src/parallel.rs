@@ -3,7 +3,9 @@
 //! One reader thread reads larger files in order, in blocks of [`BLOCK_BYTES`]; small files
 //! travel as batches (many to a job, to keep the hand-offs between threads few) that the worker
 //! compressing them reads itself, so opening thousands of files is spread over the cores too.
-//! Job n goes to worker n % workers; the caller's thread receives the compressed jobs in order.
+//! At level 1 those batches are deflated by [`crate::small_deflate`], which sets up once per batch
+//! rather than once per file. Job n goes to worker n % workers; the caller's thread receives the
+//! compressed jobs in order.
 //!
 //! A block is deflated with the 32 KiB that precede it in its file as the dictionary and ends with
 //! a sync flush (the last block of a file ends the stream instead), so the blocks of one file
@@ -21,6 +23,7 @@ use std::sync::Mutex;
 use flate2::{Compress, Compression, FlushCompress, Status};
 
 use crate::error::shown;
+use crate::small_deflate::SmallDeflater;
 use crate::{ArtifactError, ArtifactFile};
 
 /// Uncompressed bytes per block.
@@ -455,6 +458,7 @@ fn deflate_jobs(
     outputs: &Pool,
 ) {
     let mut deflate = Compress::new(level, false);
+    let mut small = SmallDeflater::new();
     loop {
         let Ok(mut job) = jobs.recv() else {
             return;
@@ -474,11 +478,29 @@ fn deflate_jobs(
         let mut compressed = outputs.take(job.input.len() / 2 + 1024);
         let mut done = Vec::with_capacity(job.segments.len());
         let mut failure = None;
+        // A batch of whole small files: see `small_deflate` for why not zlib-rs.
+        let small_files = job.unread && level.level() == 1;
+        if small_files {
+            small.start_batch();
+        }
         for segment in &job.segments {
             let input = &job.input[segment.start..segment.end];
             let mut crc = crc32fast::Hasher::new();
             crc.update(input);
             let start = compressed.len();
+            if small_files {
+                small.deflate(&job.input, segment.start, segment.end, &mut compressed);
+                done.push(Done {
+                    file: segment.file,
+                    start,
+                    end: compressed.len(),
+                    crc,
+                    uncompressed: input.len() as u64,
+                    first: segment.first,
+                    last: segment.last,
+                });
+                continue;
+            }
             let dictionary = if segment.first {
                 &[][..]
             } else {
