@@ -78,13 +78,17 @@ pub struct ArchiveWriter<W: Write> {
     compressor: EntryCompressor,
     level: Compression,
     entries: Vec<CentralEntry>,
+    /// Every entry's name, end to end: one allocation instead of one per entry, which on a
+    /// 32,000-file target is a megabyte of the memory budget.
+    names: String,
     uncompressed_bytes: u64,
     force_zip64: bool,
 }
 
 /// What the central directory needs to know about one entry.
 struct CentralEntry {
-    name: String,
+    /// Where the name is in [`ArchiveWriter::names`].
+    name: std::ops::Range<usize>,
     crc: u32,
     compressed: u64,
     uncompressed: u64,
@@ -117,6 +121,7 @@ impl<W: Write> ArchiveWriter<W> {
             compressor: EntryCompressor::new(Compression::fast()),
             level: Compression::fast(),
             entries: Vec::new(),
+            names: String::new(),
             uncompressed_bytes: 0,
             force_zip64: false,
         }
@@ -179,8 +184,9 @@ impl<W: Write> ArchiveWriter<W> {
                 }
                 write_data_descriptor(&mut self.out, entry, *zip64).map_err(write_error)?;
                 self.uncompressed_bytes += entry.uncompressed;
+                let name = push_name(&mut self.names, &file.name);
                 self.entries.push(CentralEntry {
-                    name: file.name.clone(),
+                    name,
                     crc: entry.crc,
                     compressed: entry.compressed,
                     uncompressed: entry.uncompressed,
@@ -241,8 +247,9 @@ impl<W: Write> ArchiveWriter<W> {
         }
         write_data_descriptor(&mut self.out, &entry, zip64).map_err(CompressError::Write)?;
         self.uncompressed_bytes += entry.uncompressed;
+        let name = push_name(&mut self.names, name);
         self.entries.push(CentralEntry {
-            name: name.to_string(),
+            name,
             crc: entry.crc,
             compressed: entry.compressed,
             uncompressed: entry.uncompressed,
@@ -257,7 +264,8 @@ impl<W: Write> ArchiveWriter<W> {
         let write_error = |reason| ArtifactError::ArchiveWrite { reason };
         let directory_offset = self.out.written;
         for entry in &self.entries {
-            write_central_header(&mut self.out, entry).map_err(write_error)?;
+            let name = &self.names[entry.name.clone()];
+            write_central_header(&mut self.out, entry, name).map_err(write_error)?;
         }
         let directory_size = self.out.written - directory_offset;
         write_end_records(
@@ -461,7 +469,13 @@ fn write_data_descriptor(
     out.write_all(&descriptor.0)
 }
 
-fn write_central_header(out: &mut impl Write, entry: &CentralEntry) -> io::Result<()> {
+fn push_name(names: &mut String, name: &str) -> std::ops::Range<usize> {
+    let start = names.len();
+    names.push_str(name);
+    start..names.len()
+}
+
+fn write_central_header(out: &mut impl Write, entry: &CentralEntry, name: &str) -> io::Result<()> {
     let sizes_in_extra = entry.zip64;
     let offset_in_extra = entry.local_header_offset >= U32_LIMIT;
     let mut extra = Record::default();
@@ -501,14 +515,14 @@ fn write_central_header(out: &mut impl Write, entry: &CentralEntry) -> io::Resul
         .u32(entry.crc)
         .u32(compressed)
         .u32(uncompressed)
-        .u16(name_length(&entry.name)?)
+        .u16(name_length(name)?)
         .u16(extra.len() as u16)
         .u16(0) // comment length
         .u16(0) // disk number
         .u16(0) // internal attributes
         .u32(REGULAR_FILE_MODE << 16)
         .u32(u32_or_marker(entry.local_header_offset))
-        .bytes(entry.name.as_bytes())
+        .bytes(name.as_bytes())
         .bytes(&extra);
     out.write_all(&header.0)
 }

@@ -1,6 +1,5 @@
 //! Finds dbt's target folder, picks the files to upload, and checks them before anything is sent.
 
-use std::collections::BTreeMap;
 use std::fs::{self, File, Metadata};
 use std::io;
 use std::path::{Component, Path, PathBuf};
@@ -119,7 +118,9 @@ pub fn locate_artifacts(options: &LocateOptions) -> Result<ArtifactSet, Artifact
     tracing::debug!(target = %target.display(), source = %target_source, "target folder");
     let folder = TargetFolder::open(&target, &target_source)?;
 
-    let mut files = BTreeMap::new();
+    // A plain list, sorted at the end: a map keyed by name kept a second copy of every name,
+    // which on a 32,000-file target cost megabytes of the memory budget.
+    let mut files = Vec::new();
     for name in DEFAULT_ARTIFACTS {
         let path = target.join(name);
         let metadata = match fs::symlink_metadata(&path) {
@@ -133,19 +134,20 @@ pub fn locate_artifacts(options: &LocateOptions) -> Result<ArtifactSet, Artifact
             }
         };
         match folder.admit(&path, name, &metadata, true)? {
-            Admission::Take(file) => {
-                files.insert(file.name.clone(), file);
-            }
+            Admission::Take(file) => files.push(file),
             Admission::Skip(warning) => warnings.push(warning),
         }
     }
-    let Some(manifest_file) = files.get(MANIFEST) else {
+    let named = |files: &[ArtifactFile], name: &str| -> Option<usize> {
+        files.iter().position(|file| file.name == name)
+    };
+    let Some(manifest_file) = named(&files, MANIFEST).map(|index| &files[index]) else {
         return Err(ArtifactError::ManifestMissing {
             target: shown(&target),
         });
     };
     let manifest = read_manifest_info(manifest_file, &mut warnings)?;
-    if let Some(run_results) = files.get(RUN_RESULTS) {
+    if let Some(run_results) = named(&files, RUN_RESULTS).map(|index| &files[index]) {
         check_run_results(run_results, &manifest, &mut warnings);
     }
 
@@ -156,10 +158,11 @@ pub fn locate_artifacts(options: &LocateOptions) -> Result<ArtifactSet, Artifact
         check_age(&files, max_age, options.now, &mut warnings)?;
     }
 
+    files.sort_unstable_by(|a, b| a.name.cmp(&b.name));
     Ok(ArtifactSet {
         target,
         target_source,
-        files: files.into_values().collect(),
+        files,
         manifest,
         warnings,
     })
@@ -369,7 +372,7 @@ impl TargetFolder {
     fn walk(
         &self,
         options: &LocateOptions,
-        files: &mut BTreeMap<String, ArtifactFile>,
+        files: &mut Vec<ArtifactFile>,
         warnings: &mut Vec<String>,
     ) -> Result<(), ArtifactError> {
         let globs = options
@@ -414,7 +417,8 @@ impl TargetFolder {
                     wanted = true;
                 }
             }
-            if !wanted || files.contains_key(&name) || DEFAULT_ARTIFACTS.contains(&name.as_str()) {
+            // The default artifacts are in `files` already; a walk meets every other name once.
+            if !wanted || DEFAULT_ARTIFACTS.contains(&name.as_str()) {
                 continue;
             }
             let metadata = entry
@@ -426,9 +430,7 @@ impl TargetFolder {
                         .unwrap_or_else(|| io::Error::other("its metadata could not be read")),
                 })?;
             match self.admit(entry.path(), &name, &metadata, false)? {
-                Admission::Take(file) => {
-                    files.insert(name, file);
-                }
+                Admission::Take(file) => files.push(file),
                 Admission::Skip(warning) => warnings.push(warning),
             }
         }
@@ -568,13 +570,16 @@ fn check_run_results(
 }
 
 fn check_age(
-    files: &BTreeMap<String, ArtifactFile>,
+    files: &[ArtifactFile],
     max_age: Duration,
     now: SystemTime,
     warnings: &mut Vec<String>,
 ) -> Result<(), ArtifactError> {
     let mut oldest: Option<(Duration, &ArtifactFile)> = None;
-    for file in DEFAULT_ARTIFACTS.iter().filter_map(|name| files.get(*name)) {
+    let defaults = files
+        .iter()
+        .filter(|file| DEFAULT_ARTIFACTS.contains(&file.name.as_str()));
+    for file in defaults {
         let modified = fs::metadata(&file.path)
             .and_then(|metadata| metadata.modified())
             .map_err(|reason| ArtifactError::Unreadable {
