@@ -22,3 +22,4 @@ pub use locate::{
     KNOWN_MANIFEST_VERSIONS,
 };
 pub use metadata::read_manifest_metadata;
+pub use small_deflate::deflate_small_files;

@@ -488,31 +488,24 @@ fn deflate_jobs(
             let mut crc = crc32fast::Hasher::new();
             crc.update(input);
             let start = compressed.len();
-            if small_files {
+            let deflated = if small_files {
                 small.deflate(&job.input, segment.start, segment.end, &mut compressed);
-                done.push(Done {
-                    file: segment.file,
-                    start,
-                    end: compressed.len(),
-                    crc,
-                    uncompressed: input.len() as u64,
-                    first: segment.first,
-                    last: segment.last,
-                });
-                continue;
-            }
-            let dictionary = if segment.first {
-                &[][..]
+                Ok(())
             } else {
-                &job.dictionary[..]
+                let dictionary = if segment.first {
+                    &[][..]
+                } else {
+                    &job.dictionary[..]
+                };
+                deflate_block(
+                    &mut deflate,
+                    input,
+                    dictionary,
+                    segment.last,
+                    &mut compressed,
+                )
             };
-            if let Err(reason) = deflate_block(
-                &mut deflate,
-                input,
-                dictionary,
-                segment.last,
-                &mut compressed,
-            ) {
+            if let Err(reason) = deflated {
                 failure = Some(reason);
                 break;
             }

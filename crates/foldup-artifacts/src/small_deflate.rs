@@ -79,6 +79,25 @@ impl SmallDeflater {
     }
 }
 
+/// Deflates each of `files` as [`crate::write_archive`] deflates a batch of small files: one
+/// complete deflate stream each, in the order given. For fuzzing and tools.
+pub fn deflate_small_files(files: &[&[u8]]) -> Vec<Vec<u8>> {
+    let batch = files.concat();
+    let mut deflater = SmallDeflater::new();
+    deflater.start_batch();
+    let mut start = 0;
+    files
+        .iter()
+        .map(|file| {
+            let end = start + file.len();
+            let mut out = Vec::new();
+            deflater.deflate(&batch, start, end, &mut out);
+            start = end;
+            out
+        })
+        .collect()
+}
+
 /// How many leading bytes `a` and `b` share, at most `b.len()`.
 fn common_prefix(a: &[u8], b: &[u8]) -> usize {
     let mut length = 0;
