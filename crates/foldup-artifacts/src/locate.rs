@@ -70,7 +70,7 @@ impl ArtifactSet {
     /// none of the bytes; [`crate::write_archive`] runs it on its own thread beside the
     /// compression, since reading hundreds of megabytes first would delay everything else.
     pub fn check_manifest_whole(&self) -> Result<(), ArtifactError> {
-        let Some(manifest) = self.files.iter().find(|file| file.name == MANIFEST) else {
+        let Some(manifest) = named(&self.files, MANIFEST) else {
             return Err(ArtifactError::ManifestMissing {
                 target: shown(&self.target),
             });
@@ -86,6 +86,10 @@ impl ArtifactSet {
                 problem: problem.to_string(),
             })
     }
+}
+
+fn named<'a>(files: &'a [ArtifactFile], name: &str) -> Option<&'a ArtifactFile> {
+    files.iter().find(|file| file.name == name)
 }
 
 /// One file to upload.
@@ -138,16 +142,13 @@ pub fn locate_artifacts(options: &LocateOptions) -> Result<ArtifactSet, Artifact
             Admission::Skip(warning) => warnings.push(warning),
         }
     }
-    let named = |files: &[ArtifactFile], name: &str| -> Option<usize> {
-        files.iter().position(|file| file.name == name)
-    };
-    let Some(manifest_file) = named(&files, MANIFEST).map(|index| &files[index]) else {
+    let Some(manifest_file) = named(&files, MANIFEST) else {
         return Err(ArtifactError::ManifestMissing {
             target: shown(&target),
         });
     };
     let manifest = read_manifest_info(manifest_file, &mut warnings)?;
-    if let Some(run_results) = named(&files, RUN_RESULTS).map(|index| &files[index]) {
+    if let Some(run_results) = named(&files, RUN_RESULTS) {
         check_run_results(run_results, &manifest, &mut warnings);
     }
 
