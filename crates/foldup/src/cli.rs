@@ -24,6 +24,13 @@ pub const DBT_COMMANDS: &[(&str, &str, &[&str])] = &[
 ];
 
 /// The whole `foldup` command.
+/// `foldup X.Y.Z`, as clap prints it, when the only argument is `--version` or `-V`.
+pub fn version_only(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
+    let first = args.next()?;
+    let asks = first == "--version" || first == "-V";
+    (asks && args.next().is_none()).then(|| format!("foldup {}", env!("CARGO_PKG_VERSION")))
+}
+
 pub fn command() -> Command {
     // `--host` is global (datafold-sdk takes it before `dbt`), so no command declares it again.
     fn scoped(scopes: &'static [Scope]) -> impl Iterator<Item = &'static OptionSpec> {
@@ -130,6 +137,28 @@ mod tests {
     #[test]
     fn the_command_line_is_consistent() {
         command().debug_assert();
+    }
+
+    #[test]
+    fn the_version_shortcut_prints_what_clap_prints_and_only_when_alone() {
+        let args = |list: &[&str]| {
+            list.iter()
+                .map(std::ffi::OsString::from)
+                .collect::<Vec<_>>()
+        };
+        let clap = command().render_version();
+        for alone in [&["--version"][..], &["-V"]] {
+            let shortcut = version_only(args(alone).into_iter()).unwrap();
+            assert_eq!(format!("{shortcut}\n"), clap);
+        }
+        for not_alone in [
+            &[][..],
+            &["env"],
+            &["--version", "env"],
+            &["env", "--version"],
+        ] {
+            assert_eq!(version_only(args(not_alone).into_iter()), None);
+        }
     }
 
     #[test]

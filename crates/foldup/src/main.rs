@@ -22,6 +22,12 @@ pub struct Session {
 }
 
 fn main() {
+    // `foldup --version` is what scripts and CI images call to check an install: answered before
+    // clap builds every command and flag, which was most of its start-up time.
+    if let Some(version) = cli::version_only(std::env::args_os().skip(1)) {
+        println!("{version}");
+        return;
+    }
     let matches = cli::command().get_matches();
     let env = Env::from_os(std::env::vars_os());
     init_tracing(&env);
