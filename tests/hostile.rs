@@ -80,6 +80,19 @@ fn a_truncated_manifest_is_refused_before_any_request() {
     fs::write(&manifest, &real[..real.len() / 2]).unwrap();
     let run = upload(dir.path(), &server, &[]);
     assert_refused(&run, &server, "ends before its closing brace");
+
+    // With --output, the archive already there stays as it was and no partial file is left.
+    let kept = dir.path().join("kept.zip");
+    fs::write(&kept, b"the archive of an earlier run").unwrap();
+    let run = upload(dir.path(), &server, &["--output", "kept.zip"]);
+    assert_refused(&run, &server, "ends before its closing brace");
+    assert_eq!(fs::read(&kept).unwrap(), b"the archive of an earlier run");
+    let partial: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|name| name.contains("partial"))
+        .collect();
+    assert!(partial.is_empty(), "left behind: {partial:?}");
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::io::IsTerminal;
 use std::sync::Arc;
 
+use foldup_core::artifacts::{ArchiveSummary, ArtifactSet};
 use foldup_core::datafold::{DatafoldClient, SubmitFields, UploadProgress};
 use foldup_core::{CiContext, CommitSha, RunType, Secret};
 
@@ -96,7 +97,7 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
         ));
     }
     let archive = Archive::create(settings.output.clone())?;
-    let summary = foldup_core::artifacts::write_archive(&located, archive.writer()?)?;
+    let summary = archive.write(&located)?;
     reporter.group_end();
 
     let fields = SubmitFields {
@@ -281,8 +282,11 @@ impl Archive {
         }
     }
 
-    fn writer(&self) -> Result<std::io::BufWriter<std::fs::File>, Failure> {
-        let file = std::fs::File::create(&self.path).map_err(|e| {
+    /// Writes the archive beside its final path and renames it there once it is complete, so a
+    /// failure (an unreadable file, a manifest found cut short) never leaves a broken zip at
+    /// `--output`, nor truncates an archive that was there.
+    fn write(&self, located: &ArtifactSet) -> Result<ArchiveSummary, Failure> {
+        let cannot_write = |e: &std::io::Error| {
             Failure::new(
                 ExitCode::Artifacts,
                 format!(
@@ -290,8 +294,22 @@ impl Archive {
                     self.path.display()
                 ),
             )
-        })?;
-        Ok(std::io::BufWriter::with_capacity(256 * 1024, file))
+        };
+        let folder = match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => std::path::Path::new("."),
+        };
+        let partial = tempfile::Builder::new()
+            .prefix(".foldup-")
+            .suffix(".zip.partial")
+            .tempfile_in(folder)
+            .map_err(|e| cannot_write(&e))?;
+        let writer = std::io::BufWriter::with_capacity(256 * 1024, partial.as_file());
+        let summary = foldup_core::artifacts::write_archive(located, writer)?;
+        partial
+            .persist(&self.path)
+            .map_err(|e| cannot_write(&e.error))?;
+        Ok(summary)
     }
 
     fn path(&self) -> &std::path::Path {
