@@ -7,8 +7,8 @@
 //!
 //! For a manifest, [`crate::ArtifactSet::check_manifest_whole`] has the scanner skim on to the end
 //! of the file, so that a manifest cut short anywhere — even right after a `}` — is caught before
-//! it is uploaded. Skimming tracks only
-//! strings and bracket depth: it reads the bytes once and holds none of them.
+//! it is uploaded. Skimming tracks only strings and bracket depth: it reads the bytes once and
+//! holds none of them.
 
 use std::fmt;
 use std::fs::File;

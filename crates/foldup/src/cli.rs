@@ -23,7 +23,6 @@ pub const DBT_COMMANDS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// The whole `foldup` command.
 /// `foldup X.Y.Z`, as clap prints it, when the only argument is `--version` or `-V`.
 pub fn version_only(mut args: impl Iterator<Item = std::ffi::OsString>) -> Option<String> {
     let first = args.next()?;
@@ -31,6 +30,7 @@ pub fn version_only(mut args: impl Iterator<Item = std::ffi::OsString>) -> Optio
     (asks && args.next().is_none()).then(|| format!("foldup {}", env!("CARGO_PKG_VERSION")))
 }
 
+/// The whole `foldup` command.
 pub fn command() -> Command {
     // `--host` is global (datafold-sdk takes it before `dbt`), so no command declares it again.
     fn scoped(scopes: &'static [Scope]) -> impl Iterator<Item = &'static OptionSpec> {
