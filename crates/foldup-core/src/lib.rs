@@ -8,6 +8,7 @@
 mod context;
 mod env;
 mod error;
+mod facts;
 mod production;
 mod provider;
 mod report;
@@ -17,6 +18,7 @@ pub mod settings;
 pub use context::{CiContext, CommitSha, RunType, Sourced};
 pub use env::Env;
 pub use error::{ConfigError, DetectError};
+pub use facts::{compose, CommitCandidate, CommitMeaning, EventKind, Facts};
 pub use production::ProductionBranch;
 pub use provider::{CiProvider, DetectOptions, ProviderLookups};
 pub use report::{sanitize_line, PlainReporter, Reporter};
