@@ -69,7 +69,7 @@ fn run(matches: &clap::ArgMatches, env: Env) -> Result<(), (Failure, Box<dyn Rep
         flags: cli::flag_values(leaf),
     })
     .map_err(|e| (e.into(), plain()))?;
-    let provider = registry::select(&env, settings.provider.as_deref())
+    let provider = registry::select(&env, settings.provider.as_deref(), Some(&settings))
         .map_err(|e| (Failure::usage(e), plain()))?;
     let reporter = provider.reporter(&env);
     let session = Session {

@@ -1,20 +1,39 @@
-//! The list of CI plugins. Adding a CI is one crate and one line here.
+//! The list of providers: the native plugin crates, the user's own `[providers.NAME]`
+//! definitions, the built-in definitions of the long tail, and `local`.
 
-use foldup_core::{CiProvider, Env};
+use foldup_core::{CiProvider, Env, Settings};
 
-/// Every plugin, in detection order; `local` comes last because it is always active.
-pub fn providers() -> Vec<Box<dyn CiProvider>> {
-    vec![
+/// Every provider, in detection order: the native plugins first (their variables are the most
+/// specific), then the user's own definitions, then the built-in long tail, and `local` last
+/// because it is always active.
+pub fn providers(settings: Option<&Settings>) -> Result<Vec<Box<dyn CiProvider>>, String> {
+    let mut all: Vec<Box<dyn CiProvider>> = vec![
         Box::new(foldup_github::GitHubActions),
         Box::new(foldup_gitlab::GitLabCi),
         Box::new(foldup_circleci::CircleCi),
-        Box::new(foldup_local::Local),
-    ]
+    ];
+    if let Some((path, text)) =
+        settings.and_then(|s| s.config_file.as_ref().zip(s.config_text.as_ref()))
+    {
+        let shown = foldup_core::sanitize_line(&path.display().to_string());
+        for provider in foldup_providers::from_config(&shown, text).map_err(|e| e.0)? {
+            all.push(Box::new(provider));
+        }
+    }
+    for provider in foldup_providers::builtin() {
+        all.push(Box::new(provider));
+    }
+    all.push(Box::new(foldup_local::Local));
+    Ok(all)
 }
 
 /// The plugin to use: the one named (by `--provider`), else the first active one.
-pub fn select(env: &Env, named: Option<&str>) -> Result<Box<dyn CiProvider>, String> {
-    let mut all = providers();
+pub fn select(
+    env: &Env,
+    named: Option<&str>,
+    settings: Option<&Settings>,
+) -> Result<Box<dyn CiProvider>, String> {
+    let mut all = providers(settings)?;
     match named {
         Some(name) => {
             let known: Vec<&str> = all.iter().map(|p| p.name()).collect();
@@ -22,7 +41,8 @@ pub fn select(env: &Env, named: Option<&str>) -> Result<Box<dyn CiProvider>, Str
             match all.iter().position(|p| p.name() == name) {
                 Some(i) => Ok(all.swap_remove(i)),
                 None => Err(format!(
-                    "there is no provider named '{name}'; use one of: {joined}"
+                    "there is no provider named '{}'; use one of: {joined}",
+                    foldup_core::sanitize_line(name)
                 )),
             }
         }
@@ -40,13 +60,14 @@ pub fn select(env: &Env, named: Option<&str>) -> Result<Box<dyn CiProvider>, Str
 mod tests {
     use super::*;
 
+    fn pick(pairs: &[(&str, &str)]) -> &'static str {
+        select(&Env::from_pairs(pairs.iter().copied()), None, None)
+            .unwrap()
+            .name()
+    }
+
     #[test]
     fn detection_picks_the_running_ci_and_falls_back_to_local() {
-        let pick = |pairs: &[(&str, &str)]| {
-            select(&Env::from_pairs(pairs.iter().copied()), None)
-                .unwrap()
-                .name()
-        };
         assert_eq!(pick(&[("GITHUB_ACTIONS", "true")]), "github-actions");
         assert_eq!(pick(&[("GITLAB_CI", "false")]), "gitlab-ci");
         assert_eq!(pick(&[("CIRCLECI", "true")]), "circleci");
@@ -54,11 +75,53 @@ mod tests {
     }
 
     #[test]
+    fn a_variable_two_cis_share_never_decides_which_ci_this_is() {
+        // CI_COMMIT_SHA is GitLab's and Woodpecker's: only CI=woodpecker says Woodpecker.
+        let sha = "0a1b2c3d4e5f60718293a4b5c6d7e8f901234567";
+        assert_eq!(
+            pick(&[("CI", "woodpecker"), ("CI_COMMIT_SHA", sha)]),
+            "woodpecker"
+        );
+        assert_eq!(pick(&[("CI", "true"), ("CI_COMMIT_SHA", sha)]), "local");
+        assert_eq!(
+            pick(&[
+                ("GITLAB_CI", "true"),
+                ("CI", "true"),
+                ("CI_COMMIT_SHA", sha)
+            ]),
+            "gitlab-ci"
+        );
+        // Harness sets Drone's variables too.
+        assert_eq!(
+            pick(&[
+                ("DRONE", "true"),
+                ("DRONE_BUILD_NUMBER", "7"),
+                ("HARNESS_BUILD_ID", "7"),
+                ("HARNESS_PIPELINE_ID", "dbt"),
+            ]),
+            "harness"
+        );
+        assert_eq!(
+            pick(&[("DRONE", "true"), ("DRONE_BUILD_NUMBER", "7")]),
+            "drone"
+        );
+        // A GitHub Actions job started by an Azure or Jenkins agent is still GitHub's.
+        assert_eq!(
+            pick(&[
+                ("GITHUB_ACTIONS", "true"),
+                ("JENKINS_URL", "x"),
+                ("BUILD_ID", "1")
+            ]),
+            "github-actions"
+        );
+    }
+
+    #[test]
     fn the_provider_option_documents_every_plugin() {
         let doc = foldup_core::settings::options::find("provider")
             .unwrap()
             .doc;
-        for provider in providers() {
+        for provider in providers(None).unwrap() {
             assert!(
                 doc.contains(provider.name()),
                 "the provider option's doc does not name {}",
@@ -68,10 +131,46 @@ mod tests {
     }
 
     #[test]
+    fn provider_names_are_product_md_s_in_its_order() {
+        let names: Vec<&str> = providers(None).unwrap().iter().map(|p| p.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "github-actions",
+                "gitlab-ci",
+                "circleci",
+                "bitbucket-pipelines",
+                "azure-pipelines",
+                "jenkins",
+                "buildkite",
+                "aws-codebuild",
+                "google-cloud-build",
+                "harness",
+                "drone",
+                "woodpecker",
+                "travis-ci",
+                "semaphore",
+                "bitrise",
+                "local"
+            ]
+        );
+    }
+
+    #[test]
     fn a_named_provider_wins_and_an_unknown_one_is_explained() {
         let env = Env::from_pairs([("GITHUB_ACTIONS", "true")]);
-        assert_eq!(select(&env, Some("circleci")).unwrap().name(), "circleci");
-        let e = select(&env, Some("jenkins")).err().unwrap();
-        assert_eq!(e, "there is no provider named 'jenkins'; use one of: github-actions, gitlab-ci, circleci, local");
+        assert_eq!(
+            select(&env, Some("circleci"), None).unwrap().name(),
+            "circleci"
+        );
+        assert_eq!(
+            select(&env, Some("jenkins"), None).unwrap().name(),
+            "jenkins"
+        );
+        let e = select(&env, Some("teamcity"), None).err().unwrap();
+        assert!(
+            e.starts_with("there is no provider named 'teamcity'; use one of: github-actions, gitlab-ci, circleci, bitbucket-pipelines,"),
+            "{e}"
+        );
     }
 }

@@ -26,6 +26,19 @@ pub(crate) fn validate(path: &Path, text: &str) -> Result<(), ConfigError> {
             .map(|s| line_of(text, s.start))
             .unwrap_or(1);
         let key = crate::sanitize_line(raw_key);
+        // `[providers.NAME]`: the user's own CI definitions, checked by the binary's registry
+        // (their format belongs to foldup-providers).
+        if raw_key == "providers" {
+            if !item
+                .as_table_like()
+                .is_some_and(|t| t.iter().all(|(_, v)| v.is_table_like()))
+            {
+                return Err(ConfigError(format!(
+                    "{shown} line {line}: key 'providers' must hold one table per CI, like [providers.my-ci]"
+                )));
+            }
+            continue;
+        }
         let Some(spec) = options::find(raw_key) else {
             return Err(ConfigError(format!(
                 "{shown} line {line}: unknown key '{key}'; the keys foldup reads are listed by `foldup config`"

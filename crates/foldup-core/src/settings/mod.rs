@@ -75,6 +75,8 @@ pub struct Settings {
     pub lookups: ProviderLookups,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// That file's text, for what is read from it besides the options (`[providers.NAME]`).
+    pub config_text: Option<String>,
     figment: Figment,
 }
 
@@ -178,6 +180,7 @@ impl Settings {
             }
             None => Some(input.cwd.join(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
+        let mut config_text = None;
         if let Some(path) = &config_file {
             let text = std::fs::read_to_string(path).map_err(|e| {
                 ConfigError(format!(
@@ -193,6 +196,7 @@ impl Settings {
                 ),
                 &text,
             )?);
+            config_text = Some(text);
         }
 
         // Variables: for each option the first variable set wins, so merge lowest first.
@@ -219,7 +223,9 @@ impl Settings {
                 crate::sanitize_line(&e.to_string())
             ))
         })?;
-        Self::from_raw(raw, figment, config_file, input.cwd)
+        let mut settings = Self::from_raw(raw, figment, config_file, input.cwd)?;
+        settings.config_text = config_text;
+        Ok(settings)
     }
 
     fn from_raw(
@@ -287,6 +293,7 @@ impl Settings {
                 timeout: Duration::from_secs(raw.lookup_timeout_seconds.max(1)),
             },
             config_file,
+            config_text: None,
             figment,
         })
     }

@@ -118,7 +118,7 @@ pub const OPTIONS: &[OptionSpec] = &[
         kind: Kind::Text,
         scope: Scope::Context,
         also_env: &[],
-        doc: "Skip CI detection and use this provider's rules: github-actions, gitlab-ci, circleci or local (auto detects).",
+        doc: "Skip CI detection and use this provider's rules: github-actions, gitlab-ci, circleci, bitbucket-pipelines, azure-pipelines, jenkins, buildkite, aws-codebuild, google-cloud-build, drone, harness, woodpecker, travis-ci, semaphore, bitrise, local, or one of your [providers.NAME] (auto detects).",
     },
     OptionSpec {
         key: "project_dir",
