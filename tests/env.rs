@@ -192,9 +192,9 @@ fn bad_input_gets_one_sentence_and_exit_2() {
     type Case<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
     let cases: [Case; 5] = [
         (
-            &["env", "--provider", "jenkins"],
+            &["env", "--provider", "teamcity"],
             &[],
-            "there is no provider named 'jenkins'",
+            "there is no provider named 'teamcity'",
         ),
         (&["env", "--commit-sha", "abc1234"], &[], "7 hex digits"),
         (

@@ -166,6 +166,10 @@ pub struct CiContext {
     pub build_url: Sourced<String>,
     /// Whether this is a pull request from a fork (secrets are withheld from those builds).
     pub fork: Sourced<bool>,
+    /// Whether the CI withholds secrets from this build although it is not a fork (Dependabot's
+    /// pull requests on GitHub): without an API key the upload is skipped with a notice, as for
+    /// forks.
+    pub secrets_withheld: Sourced<bool>,
     /// Things the user should know: fallbacks taken, look-ups that failed.
     pub warnings: Vec<String>,
 }
@@ -238,6 +242,11 @@ impl CiContext {
         if self.is_fork() {
             let source = crate::sanitize_line(self.fork.source.as_deref().unwrap_or(""));
             out.push_str(&format!("{:<15} yes    ← {source}\n", "fork"));
+        }
+        if self.secrets_withheld.value == Some(true) {
+            let source =
+                crate::sanitize_line(self.secrets_withheld.source.as_deref().unwrap_or(""));
+            out.push_str(&format!("{:<15} yes    ← {source}\n", "no secrets"));
         }
         out
     }

@@ -37,6 +37,49 @@ pub struct EventPayload {
     pub pull_request: Option<PullRequest>,
     #[serde(default)]
     pub merge_group: Option<MergeGroup>,
+    /// `workflow_run`: the run that triggered this workflow.
+    #[serde(default)]
+    pub workflow_run: Option<WorkflowRun>,
+}
+
+/// A GitHub user or app (`pull_request.user`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct User {
+    #[serde(default)]
+    pub login: Option<String>,
+}
+
+/// The `workflow_run` object of a `workflow_run` event: the run whose completion (or request)
+/// started this workflow, GitHub's documented way to give a fork's pull request access to
+/// secrets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRun {
+    /// The commit the triggering run built: a pull request's head, not a merge commit.
+    #[serde(default)]
+    pub head_sha: Option<String>,
+    #[serde(default)]
+    pub head_branch: Option<String>,
+    /// The event that started the triggering run (`pull_request`, `push`, …).
+    #[serde(default)]
+    pub event: Option<String>,
+    /// The pull requests of the run; GitHub leaves it empty for pull requests from forks.
+    #[serde(default)]
+    pub pull_requests: Vec<WorkflowRunPullRequest>,
+    #[serde(default)]
+    pub head_repository: Option<Repository>,
+    #[serde(default)]
+    pub repository: Option<Repository>,
+}
+
+/// An entry of `workflow_run.pull_requests`: GitHub sends a minimal pull request object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct WorkflowRunPullRequest {
+    #[serde(default)]
+    pub number: Option<u64>,
+    #[serde(default)]
+    pub head: Option<PullRequestEnd>,
+    #[serde(default)]
+    pub base: Option<PullRequestEnd>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -53,6 +96,9 @@ pub struct PullRequest {
     pub number: Option<u64>,
     #[serde(default)]
     pub state: Option<String>,
+    /// Who opened it: `dependabot[bot]` for Dependabot's pull requests.
+    #[serde(default)]
+    pub user: Option<User>,
     #[serde(default)]
     pub head: Option<PullRequestEnd>,
     #[serde(default)]

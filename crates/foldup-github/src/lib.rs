@@ -15,7 +15,7 @@ use foldup_core::{async_trait, CiContext, CiProvider, DetectError, DetectOptions
 pub use error::GitHubError;
 pub use event_payload::{
     parse_event_payload, read_event_payload, EventPayload, MergeGroup, PullRequest, PullRequestEnd,
-    Repository, MAX_EVENT_PAYLOAD_BYTES,
+    Repository, User, WorkflowRun, WorkflowRunPullRequest, MAX_EVENT_PAYLOAD_BYTES,
 };
 pub use reporter::GitHubReporter;
 
@@ -52,7 +52,15 @@ impl CiProvider for GitHubActions {
         let undecided_push = Event::from_env(env) == Event::Push
             && ctx.run_type.value.is_none()
             && ctx.branch.is_some();
-        if let (true, Some(token)) = (undecided_push, &options.lookups.github_token) {
+        // A workflow_run of a fork's pull request: GitHub leaves workflow_run.pull_requests
+        // empty, so only the API can name the pull request whose head is workflow_run.head_sha.
+        let fork_workflow_run = Event::from_env(env) == Event::WorkflowRun
+            && ctx.run_type.value == Some(foldup_core::RunType::PullRequest)
+            && ctx.pr_number.value.is_none();
+        if let (true, Some(token)) = (
+            undecided_push || fork_workflow_run,
+            &options.lookups.github_token,
+        ) {
             pull_lookup::apply_open_pull_request(env, &mut ctx, token, options.lookups.timeout)
                 .await;
         }

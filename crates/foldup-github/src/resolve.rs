@@ -18,6 +18,7 @@ pub(crate) enum Event {
     WorkflowDispatch,
     Schedule,
     MergeGroup,
+    WorkflowRun,
     Other(String),
     Unnamed,
 }
@@ -31,6 +32,7 @@ impl Event {
             Some("workflow_dispatch") => Event::WorkflowDispatch,
             Some("schedule") => Event::Schedule,
             Some("merge_group") => Event::MergeGroup,
+            Some("workflow_run") => Event::WorkflowRun,
             Some(other) => Event::Other(sanitize_line(other)),
             None => Event::Unnamed,
         }
@@ -49,6 +51,7 @@ impl Event {
             Event::WorkflowDispatch => "workflow_dispatch",
             Event::Schedule => "schedule",
             Event::MergeGroup => "merge_group",
+            Event::WorkflowRun => "workflow_run",
             Event::Other(name) => name,
             Event::Unnamed => return "GITHUB_EVENT_NAME unset".to_owned(),
         };
@@ -112,8 +115,166 @@ pub(crate) fn resolve_context(
             resolve_schedule(&mut ctx, env, configured_production_branch);
         }
         Event::MergeGroup => resolve_merge_group(&mut ctx, env, payload, &event),
+        Event::WorkflowRun => {
+            resolve_workflow_run(&mut ctx, env, payload, configured_production_branch)
+        }
+    }
+    if event != Event::WorkflowRun {
+        ctx.secrets_withheld = dependabot(env, payload);
     }
     ctx
+}
+
+/// Dependabot's runs get no Actions secrets although its pull requests are not forks: GitHub
+/// gives workflows that Dependabot triggers only Dependabot secrets and a read-only token.
+fn dependabot(env: &Env, payload: Option<&EventPayload>) -> Sourced<bool> {
+    const BOT: &str = "dependabot[bot]";
+    if env.get("GITHUB_ACTOR").map(str::trim) == Some(BOT) {
+        return Sourced::new(
+            true,
+            "GITHUB_ACTOR is dependabot[bot]: GitHub gives workflows Dependabot triggers no Actions secrets",
+        );
+    }
+    let author = payload
+        .and_then(|p| p.pull_request.as_ref())
+        .and_then(|pr| pr.user.as_ref())
+        .and_then(|u| u.login.as_deref());
+    if author == Some(BOT) {
+        return Sourced::new(
+            true,
+            "GITHUB_EVENT_PATH pull_request.user.login is dependabot[bot]: GitHub gives Dependabot's pull requests no Actions secrets",
+        );
+    }
+    Sourced::unknown()
+}
+
+/// `workflow_run`: the commit is the triggering run's `head_sha` (GITHUB_SHA is the default
+/// branch's tip), the run type follows the triggering run's event, and the pull request comes
+/// from `workflow_run.pull_requests`, which GitHub leaves empty for forks (then the API look-up
+/// by head sha, with a token).
+fn resolve_workflow_run(
+    ctx: &mut CiContext,
+    env: &Env,
+    payload: Option<&EventPayload>,
+    configured_production_branch: Option<&str>,
+) {
+    const HINT: &str = "pass --commit-sha ${{ github.event.workflow_run.head_sha }}";
+    let Some(run) = payload.and_then(|p| p.workflow_run.as_ref()) else {
+        ctx.commit_sha = Sourced::missing(format!(
+            "the triggering run's commit is only in the event payload's workflow_run.head_sha, which could not be used (GITHUB_SHA is the default branch's tip); {HINT}"
+        ));
+        ctx.run_type = Sourced::missing(
+            "the event payload's workflow_run could not be used, so the triggering run's event is unknown; pass --run-type",
+        );
+        return;
+    };
+    ctx.commit_sha = match run.head_sha.as_deref().map(str::parse::<CommitSha>) {
+        Some(Ok(sha)) => Sourced::new(sha, "GITHUB_EVENT_PATH workflow_run.head_sha"),
+        Some(Err(reason)) => Sourced::missing(format!(
+            "GITHUB_EVENT_PATH workflow_run.head_sha: {reason}; {HINT}"
+        )),
+        None => Sourced::missing(format!(
+            "the event payload has no workflow_run.head_sha; {HINT}"
+        )),
+    };
+    ctx.branch = match run.head_branch.as_deref().filter(|b| !b.trim().is_empty()) {
+        Some(branch) => Sourced::new(
+            branch.to_owned(),
+            "GITHUB_EVENT_PATH workflow_run.head_branch",
+        ),
+        None => Sourced::missing("the event payload has no workflow_run.head_branch"),
+    };
+    let this_repository = env
+        .get("GITHUB_REPOSITORY")
+        .map(|r| (r.trim(), "GITHUB_REPOSITORY"))
+        .or_else(|| {
+            run.repository
+                .as_ref()
+                .and_then(|r| r.full_name.as_deref())
+                .map(|r| (r, "GITHUB_EVENT_PATH workflow_run.repository.full_name"))
+        });
+    let head_repository = run
+        .head_repository
+        .as_ref()
+        .and_then(|r| r.full_name.as_deref());
+    if let (Some(head), Some((this, this_source))) = (head_repository, this_repository) {
+        let is_fork = !head.eq_ignore_ascii_case(this);
+        ctx.fork = Sourced::new(
+            is_fork,
+            format!(
+                "GITHUB_EVENT_PATH workflow_run.head_repository.full_name '{}' {} {this_source} '{}'",
+                sanitize_line(head),
+                if is_fork { "differs from" } else { "is" },
+                sanitize_line(this)
+            ),
+        );
+    }
+    let event = run.event.as_deref().map(str::trim).unwrap_or("");
+    let event_source = format!(
+        "GITHUB_EVENT_PATH workflow_run.event={}",
+        sanitize_line(event)
+    );
+    match event {
+        "pull_request" | "pull_request_target" => {
+            ctx.run_type = Sourced::new(RunType::PullRequest, event_source);
+            match run.pull_requests.first() {
+                Some(pr) => {
+                    ctx.pr_number = match pr.number {
+                        Some(number) => Sourced::new(
+                            number,
+                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0].number",
+                        ),
+                        None => Sourced::missing(
+                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0] has no number; pass --pr-number",
+                        ),
+                    };
+                    ctx.base_branch = match pr.base.as_ref().and_then(|b| b.branch.as_deref()) {
+                        Some(base) => Sourced::new(
+                            base.to_owned(),
+                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0].base.ref",
+                        ),
+                        None => Sourced::missing(
+                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0] has no base.ref",
+                        ),
+                    };
+                }
+                None => {
+                    ctx.pr_number = Sourced::missing(
+                        "GITHUB_EVENT_PATH workflow_run.pull_requests is empty (GitHub leaves it empty for pull requests from forks); set GITHUB_TOKEN so foldup can look the pull request up by workflow_run.head_sha, or pass --pr-number",
+                    );
+                    ctx.base_branch = Sourced::missing(
+                        "GITHUB_EVENT_PATH workflow_run.pull_requests is empty (a pull request from a fork)",
+                    );
+                }
+            }
+        }
+        "push" | "workflow_dispatch" | "schedule" => {
+            let production =
+                ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
+            ctx.run_type = match ctx.branch.get() {
+                Some(branch) if production.matches(branch) => Sourced::new(
+                    RunType::Production,
+                    format!(
+                        "{event_source} on the production branch {}",
+                        production.describe()
+                    ),
+                ),
+                Some(branch) => Sourced::missing(format!(
+                    "{event_source}: branch '{}' is not the production branch {}, and a build of it is neither a pull request nor production",
+                    sanitize_line(branch),
+                    production.describe()
+                )),
+                None => Sourced::missing(format!(
+                    "{event_source}: the triggering run names no branch; pass --run-type"
+                )),
+            };
+        }
+        _ => {
+            ctx.run_type = Sourced::missing(format!(
+                "{event_source} is not an event foldup maps to a run type (pull_request, pull_request_target, push, workflow_dispatch, schedule); pass --run-type"
+            ));
+        }
+    }
 }
 
 /// What foldup does instead when the payload cannot be used, for the warning.

@@ -57,6 +57,14 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
             );
             return Ok(());
         }
+        (None, false) if ctx.secrets_withheld.value == Some(true) => {
+            reporter.notice(&format!(
+                "Skipping the upload: {}, so DATAFOLD_API_KEY is not there. To get a data diff of \
+                 Dependabot's pull requests, add DATAFOLD_API_KEY to the repository's Dependabot secrets.",
+                ctx.secrets_withheld.source.as_deref().unwrap_or("CI withholds secrets from this build")
+            ));
+            return Ok(());
+        }
         (None, false) => return Err(super::missing_api_key()),
     };
 
