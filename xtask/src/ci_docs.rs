@@ -45,7 +45,10 @@ const LONG_TAIL_EXAMPLES: [(&str, Option<&str>); 11] = [
         "examples/ci/azure-pipelines/azure-pipelines.yml",
         Some("vendor.azure-pipelines"),
     ),
-    ("examples/ci/buildkite/pipeline.yml", Some("vendor.buildkite")),
+    (
+        "examples/ci/buildkite/pipeline.yml",
+        Some("vendor.buildkite"),
+    ),
     (
         "examples/ci/google-cloud-build/cloudbuild.yaml",
         Some("vendor.cloudbuild"),

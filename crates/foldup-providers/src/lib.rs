@@ -311,3 +311,102 @@ pub fn from_config(file: &str, text: &str) -> Result<Vec<DataProvider>, Definiti
 
 /// The providers that are crates, whose names a user definition may not take.
 pub const NATIVE_NAMES: [&str; 4] = ["github-actions", "gitlab-ci", "circleci", "local"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_built_in_definition_is_valid_and_cites_its_documented_variables() {
+        for (name, text) in BUILTIN {
+            let definition = parse_file(name, text).unwrap_or_else(|e| panic!("{e}"));
+            let docs = definition
+                .docs
+                .as_deref()
+                .unwrap_or_else(|| panic!("{name} has no docs URL"));
+            assert!(docs.starts_with("https://"), "{name}: {docs}");
+            assert!(
+                text.lines()
+                    .any(|l| l.starts_with("# https://") && l.trim_start_matches("# ") == docs),
+                "{name}.toml does not cite {docs} in a comment"
+            );
+            assert!(!NATIVE_NAMES.contains(&name));
+        }
+    }
+
+    fn user(text: &str) -> String {
+        from_config("foldup.toml", text).unwrap_err().0
+    }
+
+    #[test]
+    fn each_kind_of_bad_definition_names_its_key() {
+        const OK: &str = "detect = { all = [\"A\"] }\ncommit = { built = { var = \"REV\" } }\n";
+        let cases = [
+            (
+                format!("[providers.x]\n{OK}branch = {{ var = \"B\", strip = \"x\" }}\n"),
+                "foldup.toml: providers.x.branch: unknown transform 'strip'",
+            ),
+            (
+                "[providers.x]\ndetect = { all = [\"A\"] }\n".to_owned(),
+                "foldup.toml: providers.x.commit is missing",
+            ),
+            (
+                format!("[providers.x]\n{OK}tag = [{{ var = \"T\" }}, {{ value = \"v\" }}]\n"),
+                "providers.x.tag[1]: a fixed value needs when",
+            ),
+            (
+                format!(
+                    "[providers.x]\n{OK}pr_number = {{ var = \"P\", capture = \"pr/\\\\d+\" }}\n"
+                ),
+                "providers.x.pr_number.capture must have exactly one group",
+            ),
+            (
+                format!("[providers.x]\n{OK}branch = {{ var = \"B\", first = [\"C\"] }}\n"),
+                "providers.x.branch has several sources (var, first)",
+            ),
+            (
+                format!("[providers.x]\n{OK}build_url = {{ template = \"https://ci/{{BUILD\" }}\n"),
+                "providers.x.build_url.template: a '{' is not closed",
+            ),
+            (
+                format!("[providers.x]\n{OK}fork = {{ differs = [\"A\"] }}\n"),
+                "providers.x.fork.differs must name exactly two variables",
+            ),
+            (
+                format!("[providers.x]\n{OK}branch = {{ var = \"not a name\" }}\n"),
+                "providers.x.branch.var: 'not a name' is not a variable name",
+            ),
+            (
+                format!("[providers.X]\n{OK}"),
+                "provider name 'X' must be lowercase",
+            ),
+            (
+                format!("[providers.circleci]\n{OK}"),
+                "'circleci' is a built-in provider",
+            ),
+        ];
+        for (text, expected) in cases {
+            let e = user(&text);
+            assert!(e.contains(expected), "{text}\n→ {e}");
+        }
+    }
+
+    #[test]
+    fn transforms_apply_in_order_and_false_is_absent() {
+        let text = "[providers.x]\ndetect = { all = [\"A\"] }\ncommit = { built = { var = \"REV\" } }\n\
+                    pr_number = { first = [\"PR\", \"REF\"], absent = [\"false\"], capture = \"^(?:pr/)?(\\\\d+)$\" }\n\
+                    branch = { var = \"REF\", strip_prefix = \"refs/heads/\" }\n";
+        let provider = from_config("foldup.toml", text).unwrap().remove(0);
+        let env = Env::from_pairs([("A", "1"), ("PR", "FALSE"), ("REF", "pr/12")]);
+        let facts = provider.facts(&env);
+        assert_eq!(facts.pr_number.value, Some(12));
+        assert_eq!(facts.pr_number.source.as_deref(), Some("REF"));
+        let env = Env::from_pairs([("A", "1"), ("REF", "refs/heads/feature/x")]);
+        assert_eq!(
+            provider.facts(&env).branch.value.as_deref(),
+            Some("feature/x")
+        );
+        assert!(provider.is_active(&env));
+        assert!(!provider.is_active(&Env::from_pairs([("A", " ")])));
+    }
+}
