@@ -188,3 +188,20 @@ fn a_bad_user_provider_is_refused_naming_the_key() {
         assert!(run.stdout.is_empty(), "{}", run.stdout);
     }
 }
+
+/// Dependabot's pull requests get no Actions secrets although they are not forks: without an API
+/// key the upload is skipped with a notice (exit 0), as for forks, and nothing is sent.
+#[test]
+fn a_dependabot_pull_request_without_a_key_is_skipped_with_a_notice() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Foldup::new(dir.path())
+        .env("DATAFOLD_HOST", refused_url())
+        .owned_envs(&github_pull_request_env())
+        .env("GITHUB_ACTOR", "dependabot[bot]")
+        .args(["upload", "--ci-config-id", "4242"])
+        .run()
+        .expect_code(0);
+    assert!(run.stderr.contains("Skipping the upload"), "{}", run.stderr);
+    assert!(run.stderr.contains("dependabot[bot]"), "{}", run.stderr);
+    assert!(run.stderr.contains("Dependabot secrets"), "{}", run.stderr);
+}
