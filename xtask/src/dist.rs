@@ -372,6 +372,11 @@ fn on_path(program: &str) -> bool {
 
 /// `foldup-<version>-<target>/foldup` (and the README) in a gzipped tar.
 fn write_archive(version: &str, platform: &Platform) -> Result<()> {
+    write_archive_named(version, platform, "foldup")
+}
+
+/// The archive with the binary stored as `name` (`foldup.exe` on Windows).
+fn write_archive_named(version: &str, platform: &Platform, name: &str) -> Result<()> {
     let stem = archive_stem(version, &platform.target);
     let file = fs::File::create(&platform.archive)?;
     let gz = flate2::write::GzEncoder::new(file, flate2::Compression::best());
@@ -389,7 +394,7 @@ fn write_archive(version: &str, platform: &Platform) -> Result<()> {
         tar.append_data(&mut header, format!("{stem}/{name}"), bytes.as_slice())?;
         Ok(())
     };
-    add(&platform.binary, "foldup", 0o755)?;
+    add(&platform.binary, name, 0o755)?;
     let readme = crate::repo_root().join("README.md");
     if readme.is_file() {
         add(&readme, "README.md", 0o644)?;
@@ -896,5 +901,47 @@ fn verify_install_script_more(dist: &Dist, scratch: &Path, path: &str, home: &st
         scratch,
     )?;
     expect_refusal(&out, &dir, "carries no pinned checksum", "an installer without pinned checksums")?;
+    Ok(())
+}
+
+/// `cargo xtask package TARGET`: archives the release binary cargo built for `TARGET`
+/// (`target/TARGET/release/foldup[.exe]`) into `target/dist/foldup-<version>-TARGET.tar.gz` and its
+/// `.sha256`, as the release workflow does on each platform's runner.
+pub fn package(args: &[String]) -> Result<()> {
+    let [target] = args else {
+        bail!(
+            "usage: cargo xtask package TARGET (one of {})",
+            crate::pin::RELEASE_TARGETS.join(", ")
+        );
+    };
+    if !crate::pin::RELEASE_TARGETS.contains(&target.as_str()) {
+        bail!(
+            "{target} is not a release target ({})",
+            crate::pin::RELEASE_TARGETS.join(", ")
+        );
+    }
+    let version = workspace_version()?;
+    let exe = if target.contains("windows") { ".exe" } else { "" };
+    let mut platform = platform_at(&version, target, target, target);
+    platform.binary = crate::repo_root().join(format!("target/{target}/release/foldup{exe}"));
+    if !platform.binary.is_file() {
+        bail!(
+            "{} is missing; build it first: cargo build --release --locked --target {target} -p foldup --bin foldup",
+            platform.binary.display()
+        );
+    }
+    fs::create_dir_all(dist_dir())?;
+    write_archive_named(&version, &platform, &format!("foldup{exe}"))?;
+    let digest = sha256_file(&platform.archive)?;
+    let archive_name = platform
+        .archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("archive name")?;
+    fs::write(&platform.checksum, format!("{digest}  {archive_name}\n"))?;
+    eprintln!(
+        "==> package: {} ({digest})",
+        crate::validators::relative(&platform.archive)
+    );
     Ok(())
 }

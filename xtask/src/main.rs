@@ -16,11 +16,12 @@ mod docs;
 mod fixtures;
 mod orb;
 mod pin;
+mod release;
 mod release_mirror;
 mod test;
 mod validators;
 
-const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static Linux release archives this machine can build, x86_64 and aarch64, and install.sh pinning them), dist-test (check them, aarch64 under qemu, and install.sh), pin-checksums (--version V DIR: pin the release archives' sha256 in install.sh, the orb and the component), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
+const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static Linux release archives this machine can build, x86_64 and aarch64, and install.sh pinning them), dist-test (check them, aarch64 under qemu, and install.sh), package (TARGET: archive a release build, as the release workflow does), release (validate the release workflow, the Dockerfile, the GitLab and CircleCI pipelines), pin-checksums (--version V DIR: pin the release archives' sha256 in install.sh, the orb and the component), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -35,6 +36,8 @@ fn main() -> Result<()> {
         "contract" => contract::run(&rest),
         "dist" => dist::run(&rest),
         "dist-test" => dist::test(&rest),
+        "package" => dist::package(&rest),
+        "release" => release::run(&rest),
         "orb" => orb::run(&rest),
         "orb-test" => orb::test(&rest),
         "component" => component::run(&rest),
