@@ -1,6 +1,6 @@
 # ghcr.io/foldup/foldup:<version>: foldup on Alpine, for CI jobs that run in an image (the GitLab
 # component's and the orb's default). CircleCI and GitLab jobs need sh, git (checkout), tar
-# (workspaces, caches, artifacts) and CA certificates besides foldup itself, which is static.
+# (workspaces, caches, artifacts), ssh (CircleCI's checkout) and CA certificates besides foldup.
 #
 # The release workflow builds it for linux/amd64 and linux/arm64 from the archives it has just
 # built and pinned (target/dist/foldup-<version>-<target>.tar.gz in the build context):
@@ -13,7 +13,7 @@ ARG TARGETARCH
 # Alpine's packages follow the 3.21 branch's security fixes; pinning their exact versions would
 # break the build at every fix, so they are deliberately unpinned.
 # hadolint ignore=DL3018
-RUN apk add --no-cache ca-certificates git tar
+RUN apk add --no-cache ca-certificates git openssh-client tar
 
 WORKDIR /tmp/dist
 COPY target/dist/ /tmp/dist/

@@ -128,7 +128,9 @@ pub fn run(_args: &[String]) -> Result<()> {
             }
         };
         if !wanted_shell.is_empty() && step["shell"] != wanted_shell {
-            problems.push(format!("step {index} ({name}) must run with shell: {wanted_shell}"));
+            problems.push(format!(
+                "step {index} ({name}) must run with shell: {wanted_shell}"
+            ));
         }
         let script = step["run"].as_str().unwrap_or("");
         if script.contains("${{") {
@@ -174,7 +176,9 @@ pub fn run(_args: &[String]) -> Result<()> {
                 let pinned_by_sha = reference
                     .strip_prefix(&format!("{ACTION_REF}@"))
                     .is_some_and(|r| r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()))
-                    && text.lines().any(|l| l.contains(reference) && l.trim_end().ends_with(&format!("# v{version}")));
+                    && text.lines().any(|l| {
+                        l.contains(reference) && l.trim_end().ends_with(&format!("# v{version}"))
+                    });
                 if reference != wanted && !pinned_by_sha {
                     problems.push(format!(
                         "{key} uses {reference}, but the workspace is at {wanted} (or pin a commit sha followed by `# v{version}`)"

@@ -59,7 +59,11 @@ fn rustup_has(target: &str) -> bool {
     Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).lines().any(|l| l.trim() == target))
+        .map(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .any(|l| l.trim() == target)
+        })
         .unwrap_or(false)
 }
 
@@ -71,30 +75,63 @@ fn toolchain(target: &'static str) -> std::result::Result<Toolchain, String> {
     let gnu_cc = format!("{arch}-linux-gnu-gcc");
     let env_key = |t: &str| t.replace('-', "_");
     if rustup_has(target) {
-        let cc = if arch == "x86_64" { "musl-gcc".to_owned() } else { format!("{arch}-linux-musl-gcc") };
+        let cc = if arch == "x86_64" {
+            "musl-gcc".to_owned()
+        } else {
+            format!("{arch}-linux-musl-gcc")
+        };
         if !on_path(&cc) {
-            return Err(format!("{cc} is missing (aws-lc, rustls' crypto, compiles C); install musl-tools"));
+            return Err(format!(
+                "{cc} is missing (aws-lc, rustls' crypto, compiles C); install musl-tools"
+            ));
         }
         let mut env = vec![(format!("CC_{}", env_key(target)), cc.clone())];
         if arch != "x86_64" {
-            env.push((format!("CARGO_TARGET_{}_LINKER", env_key(target).to_uppercase()), cc));
+            env.push((
+                format!("CARGO_TARGET_{}_LINKER", env_key(target).to_uppercase()),
+                cc,
+            ));
         }
-        return Ok(Toolchain { target, built_as: target.to_owned(), rustc: None, env, rustflags: None });
+        return Ok(Toolchain {
+            target,
+            built_as: target.to_owned(),
+            rustc: None,
+            env,
+            rustflags: None,
+        });
     }
     let static_flags = Some("-C target-feature=+crt-static".to_owned());
     if arch == "x86_64" && rustup_has(&glibc) {
-        return Ok(Toolchain { target, built_as: format!("{glibc} +crt-static"), rustc: None, env: vec![], rustflags: static_flags });
+        return Ok(Toolchain {
+            target,
+            built_as: format!("{glibc} +crt-static"),
+            rustc: None,
+            env: vec![],
+            rustflags: static_flags,
+        });
     }
     let debian_std = Path::new("/usr/lib/rustlib").join(&glibc);
     if debian_std.is_dir() && Path::new("/usr/bin/rustc").is_file() {
         if !on_path(&gnu_cc) {
-            return Err(format!("{gnu_cc} is missing; install gcc-{arch}-linux-gnu and libc6-dev-{}-cross", if arch == "aarch64" { "arm64" } else { arch }));
+            return Err(format!(
+                "{gnu_cc} is missing; install gcc-{arch}-linux-gnu and libc6-dev-{}-cross",
+                if arch == "aarch64" { "arm64" } else { arch }
+            ));
         }
         let env = vec![
             (format!("CC_{}", env_key(&glibc)), gnu_cc.clone()),
-            (format!("CARGO_TARGET_{}_LINKER", env_key(&glibc).to_uppercase()), gnu_cc),
+            (
+                format!("CARGO_TARGET_{}_LINKER", env_key(&glibc).to_uppercase()),
+                gnu_cc,
+            ),
         ];
-        return Ok(Toolchain { target, built_as: format!("{glibc} +crt-static (Debian rustc-web)"), rustc: Some("/usr/bin/rustc".into()), env, rustflags: static_flags });
+        return Ok(Toolchain {
+            target,
+            built_as: format!("{glibc} +crt-static (Debian rustc-web)"),
+            rustc: Some("/usr/bin/rustc".into()),
+            env,
+            rustflags: static_flags,
+        });
     }
     Err(format!(
         "no {arch} Rust std here: neither `rustup target add {target}` nor Debian's rustc-web with libstd-rust-web-dev:{} (dpkg --add-architecture arm64)",
@@ -136,7 +173,10 @@ impl Dist {
     fn existing(version: &str) -> Result<Self> {
         let mut platforms = Vec::new();
         for target in LINUX_TARGETS {
-            let built_as = fs::read_to_string(dist_dir().join(format!("{}.built-as", archive_stem(version, target)))).unwrap_or_default();
+            let built_as = fs::read_to_string(
+                dist_dir().join(format!("{}.built-as", archive_stem(version, target))),
+            )
+            .unwrap_or_default();
             let built_as = built_as.trim();
             if built_as.is_empty() {
                 continue;
@@ -199,7 +239,10 @@ fn report(dist: &Dist) -> Result<()> {
             crate::validators::relative(&platform.checksum),
         );
     }
-    eprintln!("==> dist: {} (checksums pinned)", crate::validators::relative(&dist.install_script));
+    eprintln!(
+        "==> dist: {} (checksums pinned)",
+        crate::validators::relative(&dist.install_script)
+    );
     Ok(())
 }
 
@@ -304,7 +347,9 @@ pub fn build() -> Result<Dist> {
             Ok(toolchain) => toolchain,
             Err(why) if index > 0 => {
                 eprintln!("\n==> dist: skipping {target}: {why}");
-                let _ = fs::remove_file(dist_dir().join(format!("{}.built-as", archive_stem(&version, target))));
+                let _ = fs::remove_file(
+                    dist_dir().join(format!("{}.built-as", archive_stem(&version, target))),
+                );
                 continue;
             }
             Err(why) => bail!("cannot build {target}: {why}"),
@@ -318,7 +363,10 @@ pub fn build() -> Result<Dist> {
         .filter(|(target, _)| dist.platforms.iter().any(|p| &p.target == target))
         .collect();
     let script = fs::read_to_string(crate::repo_root().join("install.sh"))?;
-    fs::write(&dist.install_script, crate::pin::pin_install_script(&script, &version, &sums)?)?;
+    fs::write(
+        &dist.install_script,
+        crate::pin::pin_install_script(&script, &version, &sums)?,
+    )?;
     Ok(dist)
 }
 
@@ -326,7 +374,16 @@ fn build_platform(version: &str, toolchain: &Toolchain) -> Result<Platform> {
     let rust_target = toolchain.rust_target();
     let mut cargo = Command::new("cargo");
     cargo
-        .args(["build", "--release", "--target", rust_target, "-p", "foldup", "--bin", "foldup"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            rust_target,
+            "-p",
+            "foldup",
+            "--bin",
+            "foldup",
+        ])
         .args(["--config", "profile.release.strip=true"])
         .envs(toolchain.env.iter().map(|(k, v)| (k, v)))
         .current_dir(crate::repo_root());
@@ -334,7 +391,13 @@ fn build_platform(version: &str, toolchain: &Toolchain) -> Result<Platform> {
         cargo.env("RUSTC", rustc);
     }
     if let Some(flags) = &toolchain.rustflags {
-        cargo.env(format!("CARGO_TARGET_{}_RUSTFLAGS", rust_target.replace('-', "_").to_uppercase()), flags);
+        cargo.env(
+            format!(
+                "CARGO_TARGET_{}_RUSTFLAGS",
+                rust_target.replace('-', "_").to_uppercase()
+            ),
+            flags,
+        );
     }
     eprintln!(
         "\n==> dist: {}: cargo build --release --target {rust_target} -p foldup ({}; LTO: this takes minutes)",
@@ -342,7 +405,10 @@ fn build_platform(version: &str, toolchain: &Toolchain) -> Result<Platform> {
     );
     let status = cargo.status().context("cannot run cargo")?;
     if !status.success() {
-        bail!("the release build for {} failed; see cargo's output above", toolchain.target);
+        bail!(
+            "the release build for {} failed; see cargo's output above",
+            toolchain.target
+        );
     }
     let platform = platform_at(version, toolchain.target, rust_target, &toolchain.built_as);
     if !platform.binary.is_file() {
@@ -358,7 +424,10 @@ fn build_platform(version: &str, toolchain: &Toolchain) -> Result<Platform> {
         .context("archive name")?;
     fs::write(&platform.checksum, format!("{digest}  {archive_name}\n"))?;
     fs::write(
-        dist_dir().join(format!("{}.built-as", archive_stem(version, &platform.target))),
+        dist_dir().join(format!(
+            "{}.built-as",
+            archive_stem(version, &platform.target)
+        )),
         &platform.built_as,
     )?;
     Ok(platform)
@@ -441,7 +510,11 @@ pub fn verify(dist: &Dist) -> Result<()> {
     for platform in &dist.platforms {
         verify_binary(platform, &dist.version, &scratch)?;
     }
-    if !dist.platforms.iter().any(|p| p.target.starts_with("aarch64")) {
+    if !dist
+        .platforms
+        .iter()
+        .any(|p| p.target.starts_with("aarch64"))
+    {
         eprintln!("    note: no aarch64 archive was built here (see `cargo xtask dist`), so none was run under qemu-aarch64");
     }
     verify_install_script(dist, &scratch)
@@ -454,11 +527,17 @@ fn run_on(platform: &Platform, args: &[&str], env: &[(&str, &str)], cwd: &Path) 
     if native {
         return run_clean(&platform.binary, args, env, cwd);
     }
-    let qemu = format!("qemu-{}", platform.target.split('-').next().unwrap_or_default());
+    let qemu = format!(
+        "qemu-{}",
+        platform.target.split('-').next().unwrap_or_default()
+    );
     let qemu_path = std::env::var_os("PATH")
         .and_then(|paths| std::env::split_paths(&paths).map(|d| d.join(&qemu)).find(|p| p.is_file()))
         .with_context(|| format!("{qemu} is missing, and it runs the {} binary here; install qemu-user (apt-get install qemu-user)", platform.target))?;
-    let binary = platform.binary.to_str().context("binary path is not UTF-8")?;
+    let binary = platform
+        .binary
+        .to_str()
+        .context("binary path is not UTF-8")?;
     let mut all = vec![binary];
     all.extend_from_slice(args);
     run_clean(&qemu_path, &all, env, cwd)
@@ -501,7 +580,9 @@ fn verify_binary(platform: &Platform, version: &str, scratch: &Path) -> Result<(
     let empty = scratch.join("empty");
     fs::create_dir_all(&empty)?;
     let version_run = run_on(platform, &["--version"], &[], &empty)?;
-    let version_text = String::from_utf8_lossy(&version_run.stdout).trim().to_owned();
+    let version_text = String::from_utf8_lossy(&version_run.stdout)
+        .trim()
+        .to_owned();
     if !version_run.status.success() || version_text != format!("foldup {}", version) {
         bail!(
             "`env -i foldup --version` should print 'foldup {}': {}",
@@ -681,7 +762,10 @@ fn verify_install_script(dist: &Dist, scratch: &Path) -> Result<()> {
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0x5a;
     // The mirror's .sha256 agrees with the tampered archive: only the pinned checksum catches it.
-    let archive_name = archive.file_name().and_then(|n| n.to_str()).context("archive name")?;
+    let archive_name = archive
+        .file_name()
+        .and_then(|n| n.to_str())
+        .context("archive name")?;
     fs::write(
         folder.join(format!("{archive_name}.sha256")),
         format!("{}  {archive_name}\n", crate::pin::sha256_hex(&bytes)),
@@ -785,14 +869,14 @@ fn verify_install_script_more(dist: &Dist, scratch: &Path, path: &str, home: &st
     let mirror_root = scratch.join("mirror-platforms");
     let folder = mirror_root.join(format!("v{}", dist.version));
     fs::create_dir_all(&folder)?;
-    let stand_in = |target: &str| {
-        format!(
-            "#!/bin/sh\n# {target}\necho 'foldup {}'\n",
-            dist.version
-        )
-    };
+    let stand_in =
+        |target: &str| format!("#!/bin/sh\n# {target}\necho 'foldup {}'\n", dist.version);
     for target in crate::pin::RELEASE_TARGETS {
-        let exe = if target.contains("windows") { ".exe" } else { "" };
+        let exe = if target.contains("windows") {
+            ".exe"
+        } else {
+            ""
+        };
         let stem = archive_stem(&dist.version, target);
         let file = fs::File::create(folder.join(format!("{stem}.tar.gz")))?;
         let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
@@ -828,7 +912,11 @@ fn verify_install_script_more(dist: &Dist, scratch: &Path, path: &str, home: &st
         let dir = scratch.join(format!("bin-platform-{index}"));
         let out = run_clean(
             shell,
-            &[all_pinned.to_str().context("path")?, "--dir", dir.to_str().context("path")?],
+            &[
+                all_pinned.to_str().context("path")?,
+                "--dir",
+                dir.to_str().context("path")?,
+            ],
             &[
                 ("PATH", &format!("{}:{path}", fake_bin.display())),
                 ("HOME", home),
@@ -836,7 +924,11 @@ fn verify_install_script_more(dist: &Dist, scratch: &Path, path: &str, home: &st
             ],
             scratch,
         )?;
-        let exe = if target.contains("windows") { ".exe" } else { "" };
+        let exe = if target.contains("windows") {
+            ".exe"
+        } else {
+            ""
+        };
         let installed = fs::read_to_string(dir.join(format!("foldup{exe}"))).unwrap_or_default();
         if !out.status.success() || installed != stand_in(target) {
             bail!(
@@ -852,23 +944,45 @@ fn verify_install_script_more(dist: &Dist, scratch: &Path, path: &str, home: &st
     let dir = scratch.join("bin-http");
     let out = run_clean(
         shell,
-        &[script, "--dir", dir.to_str().context("path")?, "--base-url", "http://mirror.example.com/foldup"],
+        &[
+            script,
+            "--dir",
+            dir.to_str().context("path")?,
+            "--base-url",
+            "http://mirror.example.com/foldup",
+        ],
         &[("PATH", path), ("HOME", home)],
         scratch,
     )?;
-    expect_refusal(&out, &dir, "must be an https:// address", "a plain-http mirror")?;
+    expect_refusal(
+        &out,
+        &dir,
+        "must be an https:// address",
+        "a plain-http mirror",
+    )?;
 
     // The same version installed: nothing downloaded (the mirror address answers nothing).
     let dir = scratch.join("bin-by-flag");
     let out = run_clean(
         shell,
-        &[script, "--dir", dir.to_str().context("path")?, "--base-url", "http://127.0.0.1:9"],
+        &[
+            script,
+            "--dir",
+            dir.to_str().context("path")?,
+            "--base-url",
+            "http://127.0.0.1:9",
+        ],
         &[("PATH", path), ("HOME", home)],
         scratch,
     )?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() || !stderr.contains("is already installed") {
-        bail!("install.sh should skip the download when {} already holds foldup {}: {}", dir.display(), dist.version, describe(&out));
+        bail!(
+            "install.sh should skip the download when {} already holds foldup {}: {}",
+            dir.display(),
+            dist.version,
+            describe(&out)
+        );
     }
     eprintln!("    ok: install.sh skips the download when the same version is installed");
 
@@ -881,7 +995,10 @@ fn verify_install_script_more(dist: &Dist, scratch: &Path, path: &str, home: &st
         .output()?;
     let text = String::from_utf8_lossy(&help.stdout);
     if !help.status.success() || !text.contains("--base-url URL") || !text.contains("--dir DIR") {
-        bail!("`sh -s -- --help < install.sh` should print the usage: {}", describe(&help));
+        bail!(
+            "`sh -s -- --help < install.sh` should print the usage: {}",
+            describe(&help)
+        );
     }
     eprintln!("    ok: sh -s -- --help < install.sh prints the usage");
 
@@ -896,11 +1013,22 @@ fn verify_install_script_more(dist: &Dist, scratch: &Path, path: &str, home: &st
     )?;
     let out = run_clean(
         shell,
-        &[unpinned.to_str().context("path")?, "--dir", dir.to_str().context("path")?, "--base-url", "http://127.0.0.1:9"],
+        &[
+            unpinned.to_str().context("path")?,
+            "--dir",
+            dir.to_str().context("path")?,
+            "--base-url",
+            "http://127.0.0.1:9",
+        ],
         &[("PATH", path), ("HOME", home)],
         scratch,
     )?;
-    expect_refusal(&out, &dir, "carries no pinned checksum", "an installer without pinned checksums")?;
+    expect_refusal(
+        &out,
+        &dir,
+        "carries no pinned checksum",
+        "an installer without pinned checksums",
+    )?;
     Ok(())
 }
 
@@ -921,7 +1049,11 @@ pub fn package(args: &[String]) -> Result<()> {
         );
     }
     let version = workspace_version()?;
-    let exe = if target.contains("windows") { ".exe" } else { "" };
+    let exe = if target.contains("windows") {
+        ".exe"
+    } else {
+        ""
+    };
     let mut platform = platform_at(&version, target, target, target);
     platform.binary = crate::repo_root().join(format!("target/{target}/release/foldup{exe}"));
     if !platform.binary.is_file() {

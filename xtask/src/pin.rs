@@ -38,7 +38,11 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 
 /// `install.sh`'s text with its pinned block holding `version` and `sums` (target → sha256);
 /// a target without a sum is pinned to nothing, which the script refuses.
-pub fn pin_install_script(text: &str, version: &str, sums: &BTreeMap<String, String>) -> Result<String> {
+pub fn pin_install_script(
+    text: &str,
+    version: &str,
+    sums: &BTreeMap<String, String>,
+) -> Result<String> {
     let start = text
         .find(BEGIN)
         .context("install.sh has no '# BEGIN PINNED CHECKSUMS' block")?;
@@ -49,7 +53,10 @@ pub fn pin_install_script(text: &str, version: &str, sums: &BTreeMap<String, Str
     let begin_line_end = text[start..].find('\n').context("install.sh ends early")? + start + 1;
     for target in sums.keys() {
         if !RELEASE_TARGETS.contains(&target.as_str()) {
-            bail!("{target} is not a release target ({})", RELEASE_TARGETS.join(", "));
+            bail!(
+                "{target} is not a release target ({})",
+                RELEASE_TARGETS.join(", ")
+            );
         }
     }
     let mut block = format!("pinned_version=\"{version}\"\npinned_sha256() {{\n  case \"$1\" in\n");
@@ -100,7 +107,9 @@ pub fn archive_sums(dir: &Path, version: &str) -> Result<BTreeMap<String, String
 pub fn run(args: &[String]) -> Result<()> {
     let usage = "usage: cargo xtask pin-checksums --version V DIR (DIR holds foldup-V-<target>.tar.gz for every release target)";
     let (version, dir) = match args {
-        [flag, version, dir] if flag == "--version" => (version.trim_start_matches('v'), Path::new(dir)),
+        [flag, version, dir] if flag == "--version" => {
+            (version.trim_start_matches('v'), Path::new(dir))
+        }
         _ => bail!("{usage}"),
     };
     let sums = archive_sums(dir, version)?;
@@ -117,11 +126,18 @@ pub fn run(args: &[String]) -> Result<()> {
         );
     }
     let root = crate::repo_root();
-    let script = pin_install_script(&fs::read_to_string(root.join("install.sh"))?, version, &sums)?;
+    let script = pin_install_script(
+        &fs::read_to_string(root.join("install.sh"))?,
+        version,
+        &sums,
+    )?;
     fs::write(root.join("install.sh"), &script)?;
     fs::write(root.join("orb/src/scripts/install.sh"), &script)?;
     let component = root.join("templates/upload.yml");
-    let pinned = pin_component(&fs::read_to_string(&component)?, &sha256_hex(script.as_bytes()))?;
+    let pinned = pin_component(
+        &fs::read_to_string(&component)?,
+        &sha256_hex(script.as_bytes()),
+    )?;
     fs::write(&component, pinned)?;
     for (target, sum) in &sums {
         eprintln!("    pinned {target}: {sum}");

