@@ -49,24 +49,24 @@ fail() {
 }
 
 usage() {
-  # Printed from this text, not from "$0", so that `curl … | sh -s -- --help` works too.
-  cat <<'USAGE'
-Installs foldup, the static binary that uploads dbt artifacts to Datafold from any CI.
-
-  curl -fsSL https://github.com/foldup/foldup/releases/download/v<version>/install.sh | sh
-  sh install.sh [--version V] [--dir DIR] [--base-url URL]
-
-Downloads foldup-<version>-<target>.tar.gz from <base-url>/v<version>/, checks it against the sha256
-pinned in this script, and installs the foldup binary into DIR; skips the download when DIR already
-holds that version.
-
-  --version V     FOLDUP_VERSION            default: the version this installer pins
-  --dir DIR       FOLDUP_INSTALL_DIR        default: /usr/local/bin when writable, else ~/.local/bin
-  --base-url URL  FOLDUP_INSTALL_BASE_URL   default: https://github.com/foldup/foldup/releases/download
-                                            (https only; http only on a loopback address)
-
-Platforms: Linux x86_64/aarch64, macOS x86_64/arm64, Windows x86_64 (Git Bash, MSYS2, Cygwin).
-USAGE
+  # Printed from this text, not from "$0", so that `curl … | sh -s -- --help` works too (and no
+  # here-document: the orb embeds this script, and CircleCI reads two less-than signs as its own syntax).
+  printf '%s\n' \
+    'Installs foldup, the static binary that uploads dbt artifacts to Datafold from any CI.' \
+    '' \
+    '  curl -fsSL https://github.com/foldup/foldup/releases/download/v<version>/install.sh | sh' \
+    '  sh install.sh [--version V] [--dir DIR] [--base-url URL]' \
+    '' \
+    'Downloads foldup-<version>-<target>.tar.gz from <base-url>/v<version>/, checks it against the sha256' \
+    'pinned in this script, and installs the foldup binary into DIR; skips the download when DIR already' \
+    'holds that version.' \
+    '' \
+    '  --version V     FOLDUP_VERSION            default: the version this installer pins' \
+    '  --dir DIR       FOLDUP_INSTALL_DIR        default: /usr/local/bin when writable, else ~/.local/bin' \
+    '  --base-url URL  FOLDUP_INSTALL_BASE_URL   default: https://github.com/foldup/foldup/releases/download' \
+    '                                            (https only; http only on a loopback address)' \
+    '' \
+    'Platforms: Linux x86_64/aarch64, macOS x86_64/arm64, Windows x86_64 (Git Bash, MSYS2, Cygwin).'
 }
 
 version="${FOLDUP_VERSION:-}"
