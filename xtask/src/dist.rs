@@ -608,7 +608,7 @@ fn verify_binary(platform: &Platform, version: &str, scratch: &Path) -> Result<(
     eprintln!("    ok: env -i foldup env --json: provider local");
 
     // A real upload from an empty environment (no CA bundle, no HOME, no PATH) to the test server.
-    let server = DatafoldServer::start(&scratch)?;
+    let server = DatafoldServer::start(scratch)?;
     let sha = "0123456789abcdef0123456789abcdef01234567";
     let target_folder = crate::repo_root().join("examples/shop/target");
     let target_folder = target_folder
