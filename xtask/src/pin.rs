@@ -147,3 +147,49 @@ pub fn run(args: &[String]) -> Result<()> {
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pins_every_target_and_keeps_the_rest_of_install_sh() {
+        let original = fs::read_to_string(crate::repo_root().join("install.sh")).unwrap();
+        let mut sums = BTreeMap::new();
+        sums.insert("aarch64-apple-darwin".to_owned(), "ab".repeat(32));
+        let pinned = pin_install_script(&original, "9.8.7", &sums).unwrap();
+        assert!(pinned.contains("pinned_version=\"9.8.7\""));
+        assert!(pinned.contains(&format!(
+            "    aarch64-apple-darwin) echo \"{}\" ;;",
+            "ab".repeat(32)
+        )));
+        assert!(pinned.contains("    x86_64-unknown-linux-musl) echo \"\" ;;"));
+        // Pinning again with nothing gives back a script equal outside the block.
+        let unpinned = pin_install_script(&pinned, "0.1.0", &BTreeMap::new()).unwrap();
+        let outside = |text: &str| {
+            let start = text.find(BEGIN).unwrap();
+            let end = text.find(END).unwrap();
+            format!("{}{}", &text[..start], &text[end..])
+        };
+        assert_eq!(outside(&unpinned), outside(&original));
+    }
+
+    #[test]
+    fn refuses_an_unknown_target() {
+        let original = fs::read_to_string(crate::repo_root().join("install.sh")).unwrap();
+        let mut sums = BTreeMap::new();
+        sums.insert("riscv64gc-unknown-linux-gnu".to_owned(), "00".repeat(32));
+        assert!(pin_install_script(&original, "1.0.0", &sums).is_err());
+    }
+
+    #[test]
+    fn pins_the_component_installer_sum() {
+        let text = fs::read_to_string(crate::repo_root().join("templates/upload.yml")).unwrap();
+        let pinned = pin_component(&text, &"cd".repeat(32)).unwrap();
+        assert!(pinned.contains(&format!(
+            "FOLDUP_INSTALL_SH_SHA256: \"{}\"",
+            "cd".repeat(32)
+        )));
+        assert_eq!(pinned.lines().count(), text.lines().count());
+    }
+}
