@@ -157,7 +157,11 @@ add_to_path() {
         printf 'export PATH="%s:$PATH"\n' "$dir" >>"$BASH_ENV"
         say "added $dir to PATH for the next steps (through \$BASH_ENV)"
       elif [ "${GITHUB_ACTIONS:-}" = "true" ] && [ -n "${GITHUB_PATH:-}" ]; then
-        printf '%s\n' "$dir" >>"$GITHUB_PATH"
+        if [ -n "$exe" ] && command -v cygpath >/dev/null 2>&1; then
+          cygpath -w "$dir" >>"$GITHUB_PATH" # the Windows runner reads Windows paths
+        else
+          printf '%s\n' "$dir" >>"$GITHUB_PATH"
+        fi
         say "added $dir to PATH for the next steps (through \$GITHUB_PATH)"
       else
         say "$dir is not on your PATH; add it, or run $dir/foldup$exe"
