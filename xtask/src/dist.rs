@@ -841,11 +841,17 @@ fn expect_refusal(out: &Output, dir: &Path, message: &str, case: &str) -> Result
     Ok(())
 }
 
+/// Marks a file executable (a no-op on Windows, where `cargo xtask package` also runs).
 pub fn make_executable(path: &Path) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let mut permissions = fs::metadata(path)?.permissions();
-    permissions.set_mode(0o755);
-    fs::set_permissions(path, permissions)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mut permissions = fs::metadata(path)?.permissions();
+        permissions.set_mode(0o755);
+        fs::set_permissions(path, permissions)?;
+    }
+    #[cfg(not(unix))]
+    let _ = path;
     Ok(())
 }
 
