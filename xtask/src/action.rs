@@ -485,7 +485,7 @@ fn run_action(
 }
 
 fn run_steps_end_to_end() -> Result<()> {
-    eprintln!("\n==> action-test: the action's steps under bash with GitHub's variables, against the test server");
+    eprintln!("\n==> action-test: the action's steps under sh (as on Linux runners) with GitHub's variables, against the test server");
     let fixtures = crate::repo_root().join("crates/foldup-github/tests/fixtures");
     let pr_payload = fixtures.join("pull_request.synchronize.json");
     let push_payload = fixtures.join("push.default_branch.json");
