@@ -1,6 +1,12 @@
-//! `cargo xtask dist`: the static release binary, its archive and checksum, and `install.sh`.
-//! `cargo xtask dist-test`: proves them: the binary runs in an empty environment, `file` says it is
-//! static, and `install.sh` installs it from a local mirror and refuses a tampered archive.
+//! `cargo xtask dist`: the static Linux release binaries this machine can build (x86_64, and
+//! aarch64 when an aarch64 Rust std is installed), their archives and checksums, and `install.sh`
+//! with those checksums pinned, as the release pins them.
+//! `cargo xtask dist-test`: proves them: each binary runs in an empty environment (aarch64 under
+//! `qemu-aarch64`), `file` says it is static, it uploads to the test server; `install.sh` installs
+//! from a local mirror, picks each platform's archive (a fake `uname`), refuses an archive whose
+//! sha256 differs from the pinned one (even with a matching `.sha256`), another version, plain
+//! http, an unpinned installer, skips an installed version, and prints `--help` through a pipe.
+//! `cargo xtask package TARGET`: the release workflow's archive step.
 
 use std::collections::BTreeMap;
 use std::fs;
