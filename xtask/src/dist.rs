@@ -175,8 +175,9 @@ impl Dist {
         })
     }
 
-    /// The dist output already on disk: every Linux platform with an archive.
-    fn existing(version: &str) -> Result<Self> {
+    /// The dist output already on disk: every Linux platform with an archive; none before the
+    /// first `cargo xtask dist`.
+    fn existing(version: &str) -> Result<Option<Self>> {
         let mut platforms = Vec::new();
         for target in LINUX_TARGETS {
             let built_as = fs::read_to_string(
@@ -190,7 +191,10 @@ impl Dist {
             let rust_target = built_as.split(' ').next().unwrap_or(target);
             platforms.push(platform_at(version, target, rust_target, built_as));
         }
-        Self::new(version, platforms)
+        if platforms.is_empty() {
+            return Ok(None);
+        }
+        Self::new(version, platforms).map(Some)
     }
 
     /// Lays out a mirror of the release downloads under `root`: `v<version>/…`.
@@ -255,7 +259,11 @@ fn report(dist: &Dist) -> Result<()> {
 /// The dist output, rebuilt only when a source is newer than the archive.
 pub fn fresh() -> Result<Dist> {
     let version = workspace_version()?;
-    let dist = Dist::existing(&version)?;
+    let Some(dist) = Dist::existing(&version)? else {
+        let dist = build()?;
+        let _ = CHECKED.set(());
+        return Ok(dist);
+    };
     // Once checked or built, the output serves every later step of this process (`cargo xtask
     // test`), even if a source is edited meanwhile.
     if CHECKED.get().is_some() {
@@ -270,7 +278,7 @@ pub fn fresh() -> Result<Dist> {
         .map(|p| fs::metadata(p).and_then(|m| m.modified()).ok())
         .collect::<Option<Vec<_>>>()
         .and_then(|times| times.into_iter().min());
-    if let (Some(oldest_output), false) = (oldest_output, dist.platforms.is_empty()) {
+    if let Some(oldest_output) = oldest_output {
         let newest_source = newest_source()?;
         if newest_source < oldest_output {
             eprintln!("==> dist: reusing target/dist (newer than every source)");
@@ -621,8 +629,8 @@ fn verify_binary(platform: &Platform, version: &str, scratch: &Path) -> Result<(
         .to_str()
         .context("repository path is not UTF-8")?;
     let config_id = datafold_server::CI_CONFIG_ID.to_string();
-    let upload = run_clean(
-        &platform.binary,
+    let upload = run_on(
+        platform,
         &[
             "upload",
             "--ci-config-id",
