@@ -26,6 +26,8 @@ use crate::release_mirror::ReleaseMirror;
 use crate::validators::{self, relative};
 
 const ACTION_REF: &str = "foldup/foldup";
+/// What `${{ github.token }}` evaluates to in the test runner.
+const JOB_TOKEN: &str = "ghs_test-job-token";
 
 fn action_path() -> PathBuf {
     crate::repo_root().join("action.yml")
@@ -116,8 +118,19 @@ pub fn run(_args: &[String]) -> Result<()> {
         .collect();
     for (index, step) in steps.iter().enumerate() {
         let name = step["name"].as_str().unwrap_or("");
-        if step["shell"] != "bash" {
-            problems.push(format!("step {index} ({name}) must run with shell: bash"));
+        // POSIX sh everywhere: `sh` off Windows (containers may lack bash), Git Bash on Windows.
+        let wanted_shell = match step["if"].as_str() {
+            Some("runner.os != 'Windows'") => "sh",
+            Some("runner.os == 'Windows'") => "bash",
+            _ => {
+                problems.push(format!("step {index} ({name}) must say `if: runner.os != 'Windows'` (shell: sh) or `if: runner.os == 'Windows'` (shell: bash)"));
+                ""
+            }
+        };
+        if !wanted_shell.is_empty() && step["shell"] != wanted_shell {
+            problems.push(format!(
+                "step {index} ({name}) must run with shell: {wanted_shell}"
+            ));
         }
         let script = step["run"].as_str().unwrap_or("");
         if script.contains("${{") {
@@ -129,12 +142,14 @@ pub fn run(_args: &[String]) -> Result<()> {
     }
     for (name, output) in action["outputs"].as_object().into_iter().flatten() {
         let value = output["value"].as_str().unwrap_or("");
-        let refers = expressions(value)?.iter().any(|e| {
-            let parts: Vec<&str> = e.split('.').collect();
-            parts.len() == 4
-                && parts[0] == "steps"
-                && step_ids.contains(parts[1])
-                && parts[2] == "outputs"
+        let refers = expressions(value)?.iter().all(|e| {
+            operands(e).iter().all(|operand| {
+                let parts: Vec<&str> = operand.split('.').collect();
+                parts.len() == 4
+                    && parts[0] == "steps"
+                    && step_ids.contains(parts[1])
+                    && parts[2] == "outputs"
+            })
         });
         if !refers {
             problems.push(format!("output {name} must be ${{{{ steps.<id>.outputs.<name> }}}} of a step of the action"));
@@ -144,6 +159,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     let wanted = format!("{ACTION_REF}@v{version}");
     for file in workflows()? {
         let workflow = validators::load_yaml(&file)?;
+        let text = fs::read_to_string(&file)?;
         let mut uses = 0;
         for (job_name, job) in workflow["jobs"].as_object().into_iter().flatten() {
             for step in job["steps"].as_array().into_iter().flatten() {
@@ -155,9 +171,17 @@ pub fn run(_args: &[String]) -> Result<()> {
                 }
                 uses += 1;
                 let key = format!("{} jobs.{job_name}", relative(&file));
-                if reference != wanted {
+                // Either the tag, or a commit sha with the tag in a comment (what Dependabot and
+                // Renovate keep up to date): `uses: foldup/foldup@<40 hex> # v<version>`.
+                let pinned_by_sha = reference
+                    .strip_prefix(&format!("{ACTION_REF}@"))
+                    .is_some_and(|r| r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()))
+                    && text.lines().any(|l| {
+                        l.contains(reference) && l.trim_end().ends_with(&format!("# v{version}"))
+                    });
+                if reference != wanted && !pinned_by_sha {
                     problems.push(format!(
-                        "{key} uses {reference}, but the workspace is at {wanted}"
+                        "{key} uses {reference}, but the workspace is at {wanted} (or pin a commit sha followed by `# v{version}`)"
                     ));
                 }
                 let with = step["with"].as_object().cloned().unwrap_or_default();
@@ -200,7 +224,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         "vendor.github-workflows",
         &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     )?;
-    // Each step's script, as the runner's `shell: bash` runs it.
+    // Each step's script, as its shell runs it; both are POSIX sh scripts, so check them as sh.
     let out = crate::repo_root().join("target/action");
     fs::create_dir_all(&out)?;
     let mut scripts = Vec::new();
@@ -208,14 +232,15 @@ pub fn run(_args: &[String]) -> Result<()> {
         let script = out.join(format!("step-{index}.sh"));
         fs::write(
             &script,
-            format!("#!/bin/bash\n{}", step["run"].as_str().unwrap_or("")),
+            format!("#!/bin/sh\n{}", step["run"].as_str().unwrap_or("")),
         )?;
         scripts.push(script);
     }
     validators::shellcheck(
-        "bash",
+        "sh",
         &scripts.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     )?;
+    crate::validators::actionlint(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     Ok(())
 }
 
@@ -250,6 +275,7 @@ fn evaluate_operand(operand: &str, c: &Contexts) -> Result<String> {
         ["env", name] => c.env.get(*name).cloned().unwrap_or_default(),
         ["steps", id, "outputs", name] => c.steps.get(*id).and_then(|o| o.get(*name)).cloned().unwrap_or_default(),
         ["github", "action_path"] => c.action_path.to_owned(),
+        ["github", "token"] => JOB_TOKEN.to_owned(),
         ["runner", "temp"] => c.runner_temp.to_owned(),
         _ => bail!("the action's test runner cannot evaluate `{operand}`; keep action.yml's expressions to inputs, env, steps.*.outputs, github.action_path and runner.temp joined by ||"),
     })
@@ -322,7 +348,15 @@ fn run_action(
             .unwrap_or(Value::String(String::new()));
         inputs.insert(name.clone(), value);
     }
-    let action_path = crate::repo_root().display().to_string();
+    // The action's folder as a release tag holds it: install.sh with the checksums pinned.
+    let action_dir = scratch.join("action");
+    fs::create_dir_all(&action_dir)?;
+    fs::copy(action_path(), action_dir.join("action.yml"))?;
+    fs::copy(
+        crate::repo_root().join("target/dist/install.sh"),
+        action_dir.join("install.sh"),
+    )?;
+    let action_path = action_dir.display().to_string();
     let runner_temp = scratch.join("runner-temp");
     fs::create_dir_all(&runner_temp)?;
     let runner_temp = runner_temp.display().to_string();
@@ -339,6 +373,12 @@ fn run_action(
         .flatten()
         .enumerate()
     {
+        // The test runner is Linux: Windows-only steps are skipped, as the runner would.
+        match step["if"].as_str() {
+            None | Some("runner.os != 'Windows'") => {}
+            Some("runner.os == 'Windows'") => continue,
+            Some(other) => bail!("the action's test runner cannot evaluate `if: {other}`"),
+        }
         let output_file = scratch.join(format!("github-output-{index}"));
         fs::write(&output_file, "")?;
         fs::write(&path_file, "")?;
@@ -370,8 +410,20 @@ fn run_action(
         }
         let script = scratch.join(format!("step-{index}.sh"));
         fs::write(&script, step["run"].as_str().unwrap_or(""))?;
-        let output = Command::new("bash")
-            .args(["--noprofile", "--norc", "-eo", "pipefail"])
+        // The runner's `shell: sh` is `sh -e {0}`, `shell: bash` is `bash --noprofile --norc -eo pipefail {0}`.
+        let mut command = match step["shell"].as_str() {
+            Some("sh") => {
+                let mut c = Command::new("sh");
+                c.arg("-e");
+                c
+            }
+            _ => {
+                let mut c = Command::new("bash");
+                c.args(["--noprofile", "--norc", "-eo", "pipefail"]);
+                c
+            }
+        };
+        let output = command
             .arg(&script)
             .env_clear()
             .envs(&step_env)
@@ -433,7 +485,7 @@ fn run_action(
 }
 
 fn run_steps_end_to_end() -> Result<()> {
-    eprintln!("\n==> action-test: the action's steps under bash with GitHub's variables, against the test server");
+    eprintln!("\n==> action-test: the action's steps under sh (as on Linux runners) with GitHub's variables, against the test server");
     let fixtures = crate::repo_root().join("crates/foldup-github/tests/fixtures");
     let pr_payload = fixtures.join("pull_request.synchronize.json");
     let push_payload = fixtures.join("push.default_branch.json");

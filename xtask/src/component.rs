@@ -244,7 +244,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         "vendor.gitlab-ci",
         &[&header_file, &rendered_file, &example_path],
     )?;
-    // The job's script, as the job's shell (sh in the default alpine image) runs it.
+    // The job's script, as the job's shell (sh in the default Alpine-based image) runs it.
     let job = validators::parse_yaml(&rendered, "the component's job")?;
     let script: Vec<String> = job
         .as_object()
@@ -355,7 +355,12 @@ fn run_pipelines() -> Result<()> {
     crate::orb::copy_example_project(&repo)?;
     let _ = fs::remove_file(repo.join(".gitignore"));
     fs::create_dir_all(repo.join("templates"))?;
-    fs::copy(template_path(), repo.join("templates/upload.yml"))?;
+    // The component as its release carries it: the sha256 of the release's install.sh pinned.
+    let installer_sum = crate::pin::sha256_hex(&fs::read(&dist.install_script)?);
+    fs::write(
+        repo.join("templates/upload.yml"),
+        crate::pin::pin_component(&fs::read_to_string(template_path())?, &installer_sum)?,
+    )?;
     let pipeline = format!(
         "# Tests the component in its own project, as GitLab documents it.\n\
          include:\n\
@@ -559,6 +564,27 @@ fn run_pipelines() -> Result<()> {
     eprintln!(
         "    ok: GitLab {}: the component's job does not run",
         branch.what
+    );
+
+    // 4. A branch pipeline of a branch with an open merge request: the dbt job of a project with
+    //    merge request pipelines does not run there, so neither does the upload (branch-pipelines
+    //    is false by default).
+    let branch_with_mr = Pipeline {
+        what: "branch pipeline of a branch with an open merge request",
+        variables: vars(&[("CI_OPEN_MERGE_REQUESTS", "acme/shop!17")]),
+        unset: Vec::new(),
+    };
+    let before = server.uploads()?.len();
+    let log = run(&branch_with_mr)?;
+    if server.uploads()?.len() != before || log.contains("foldup upload") {
+        bail!(
+            "{}: the component's job ran although branch-pipelines is false:\n{log}",
+            branch_with_mr.what
+        );
+    }
+    eprintln!(
+        "    ok: GitLab {}: the component's job does not run (branch-pipelines: false)",
+        branch_with_mr.what
     );
     drop(mirror);
     Ok(())

@@ -15,11 +15,13 @@ mod dist;
 mod docs;
 mod fixtures;
 mod orb;
+mod pin;
+mod release;
 mod release_mirror;
 mod test;
 mod validators;
 
-const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static release archive), dist-test (check it and install.sh), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
+const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static Linux release archives this machine can build, x86_64 and aarch64, and install.sh pinning them), dist-test (check them, aarch64 under qemu, and install.sh), package (TARGET: archive a release build, as the release workflow does), release (validate the release workflow, the Dockerfile, the GitLab and CircleCI pipelines), pin-checksums (--version V DIR: pin the release archives' sha256 in install.sh, the orb and the component), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -34,6 +36,8 @@ fn main() -> Result<()> {
         "contract" => contract::run(&rest),
         "dist" => dist::run(&rest),
         "dist-test" => dist::test(&rest),
+        "package" => dist::package(&rest),
+        "release" => release::run(&rest),
         "orb" => orb::run(&rest),
         "orb-test" => orb::test(&rest),
         "component" => component::run(&rest),
@@ -41,6 +45,7 @@ fn main() -> Result<()> {
         "action" => action::run(&rest),
         "action-test" => action::test(&rest),
         "ci-docs" => ci_docs::run(&rest),
+        "pin-checksums" => pin::run(&rest),
         "" => bail!("name a task: {TASKS}"),
         other => bail!("unknown task '{other}'; tasks: {TASKS}"),
     }

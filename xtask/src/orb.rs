@@ -379,6 +379,15 @@ fn check_structure(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
 
 fn check_parameter_declarations(key: &str, parameters: &Value, problems: &mut Vec<String>) {
     for (name, spec) in parameters.as_object().into_iter().flatten() {
+        // orb-tools review RC010: parameter names are snake_case.
+        if !name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            problems.push(format!(
+                "{key}: parameter {name} must be snake_case (orb-tools review RC010)"
+            ));
+        }
         let kind = spec["type"].as_str().unwrap_or("");
         if !PARAMETER_TYPES.contains(&kind) {
             problems.push(format!(
@@ -811,8 +820,14 @@ fn args(pairs: &[(&str, Value)]) -> Map<String, Value> {
 
 fn run_scripts() -> Result<()> {
     eprintln!("\n==> orb-test: the orb's steps under bash with CircleCI's variables, against the test server");
-    let orb = validators::load_yaml(&packed_path())?;
     let dist = crate::dist::fresh()?;
+    // The orb as its release packs it: install.sh with the checksums of the archives pinned.
+    let unpinned = fs::read_to_string(src_dir().join("scripts/install.sh"))?;
+    let pinned = fs::read_to_string(&dist.install_script)?;
+    let mut orb = validators::load_yaml(&packed_path())?;
+    if replace_in_strings(&mut orb, unpinned.trim_end(), pinned.trim_end()) == 0 {
+        bail!("the packed orb does not contain orb/src/scripts/install.sh; is it still included?");
+    }
     let scratch = crate::repo_root().join("target/tmp/orb-test");
     let _ = fs::remove_dir_all(&scratch);
     fs::create_dir_all(&scratch)?;
@@ -859,12 +874,12 @@ fn run_scripts() -> Result<()> {
     let config_id = datafold_server::CI_CONFIG_ID.to_string();
 
     // A pull request build, through the install and upload commands as the pull-request example
-    // uses them, with the key in a variable of another name (api-key-variable).
+    // uses them, with the key in a variable of another name (api_key_variable).
     let pr_sha = "5f1d2c3b4a5968778695a4b3c2d1e0f9a8b7c6d5";
     let install_dir = scratch.join("bin-pull-request");
     let steps = Value::Array(vec![
-        serde_json::json!({"install": {"version": dist.version, "install-dir": install_dir.display().to_string(), "base-url": mirror.url()}}),
-        serde_json::json!({"upload": {"ci-config-id": config_id, "host": server.url(), "api-key-variable": "SHOP_DATAFOLD_KEY"}}),
+        serde_json::json!({"install": {"version": dist.version, "install_dir": install_dir.display().to_string(), "base_url": mirror.url()}}),
+        serde_json::json!({"upload": {"ci_config_id": config_id, "host": server.url(), "api_key_variable": "SHOP_DATAFOLD_KEY"}}),
     ]);
     let mut run = Vec::new();
     let mut skipped = Vec::new();
@@ -902,13 +917,13 @@ fn run_scripts() -> Result<()> {
         &orb,
         "upload",
         args(&[
-            ("ci-config-id", Value::String(config_id.clone())),
+            ("ci_config_id", Value::String(config_id.clone())),
             ("version", Value::String(dist.version.clone())),
             (
-                "install-dir",
+                "install_dir",
                 Value::String(scratch.join("bin-production").display().to_string()),
             ),
-            ("base-url", Value::String(mirror.url().to_owned())),
+            ("base_url", Value::String(mirror.url().to_owned())),
             ("host", Value::String(server.url().to_owned())),
         ]),
     )?;
@@ -936,7 +951,7 @@ fn run_scripts() -> Result<()> {
     expand_steps(
         &orb,
         &Value::Array(vec![
-            serde_json::json!({"upload": {"ci-config-id": config_id}}),
+            serde_json::json!({"upload": {"ci_config_id": config_id}}),
         ]),
         &mut run,
         &mut skipped,
@@ -957,6 +972,25 @@ fn run_scripts() -> Result<()> {
 }
 
 /// The bundled dbt example (dbt_project.yml and its committed target/) in a folder of its own.
+/// Replaces `from` by `to` in every string of `value`; returns how many strings changed.
+fn replace_in_strings(value: &mut Value, from: &str, to: &str) -> usize {
+    match value {
+        Value::String(s) if s.contains(from) => {
+            *s = s.replace(from, to);
+            1
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .map(|v| replace_in_strings(v, from, to))
+            .sum(),
+        Value::Object(map) => map
+            .values_mut()
+            .map(|v| replace_in_strings(v, from, to))
+            .sum(),
+        _ => 0,
+    }
+}
+
 pub fn copy_example_project(to: &Path) -> Result<()> {
     let from = crate::repo_root().join("examples/shop");
     copy_tree(&from, to)

@@ -45,6 +45,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::orb::test(&[])?;
     crate::component::test(&[])?;
     crate::action::test(&[])?;
+    crate::release::run(&[])?;
     // The unit, plugin and end-to-end tests run last so that their runner's summary closes the log.
     run_step(
         "tests",
