@@ -13,6 +13,7 @@
 //! state and job boundaries depend only on the files' sizes, so the archive is the same on every
 //! run, whichever thread ran which job.
 
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -206,6 +207,7 @@ fn deflate_small_files(
 ) -> Result<Vec<Piece>, ArtifactError> {
     let mut deflate = Compress::new(level(), false);
     let mut input = Vec::with_capacity(SMALL_FILE_BYTES as usize + 1);
+    let mut scratch = Vec::with_capacity(SMALL_FILE_BYTES as usize);
     let mut pieces = Vec::with_capacity(range.len());
     for index in range {
         let file = &files[index];
@@ -220,13 +222,14 @@ fn deflate_small_files(
             return Err(changed(file, input.len() as u64));
         }
         deflate.reset();
-        let mut compressed = Vec::with_capacity(input.len() / 3 + 64);
-        deflate_into(&mut deflate, &input, FlushCompress::Finish, &mut compressed)?;
+        scratch.clear();
+        deflate_into(&mut deflate, &input, FlushCompress::Finish, &mut scratch)?;
         let mut crc = Crc::new();
         crc.update(&input);
         pieces.push(Piece {
             file: index,
-            compressed,
+            // Exactly as large as it is: thousands of these wait to be written at once.
+            compressed: scratch.to_vec(),
             crc,
             uncompressed: file.size,
             last: true,
@@ -243,19 +246,38 @@ fn deflate_block(
     offset: u64,
     length: usize,
 ) -> Result<Piece, ArtifactError> {
+    thread_local! {
+        /// Each thread's input and output buffers, kept from block to block: allocating them
+        /// afresh for every block of a large file raised peak memory by a megabyte or two.
+        static BUFFERS: RefCell<(Vec<u8>, Vec<u8>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    }
+    BUFFERS.with_borrow_mut(|(input, output)| {
+        deflate_block_with(files, index, offset, length, input, output)
+    })
+}
+
+fn deflate_block_with(
+    files: &[ArtifactFile],
+    index: usize,
+    offset: u64,
+    length: usize,
+    input: &mut Vec<u8>,
+    output: &mut Vec<u8>,
+) -> Result<Piece, ArtifactError> {
     let file = &files[index];
     let unreadable = |reason| unreadable(file, reason);
     let mut content = File::open(&file.path).map_err(unreadable)?;
     let start = offset.saturating_sub(DICTIONARY_BYTES);
     content.seek(SeekFrom::Start(start)).map_err(unreadable)?;
     let wanted = (offset - start) as usize + length;
-    let mut input = Vec::with_capacity(wanted + 1);
+    input.clear();
+    input.reserve(wanted + 1);
     let last = offset + length as u64 == file.size;
     // The last block reads one byte more, to notice a file that grew.
     let limit = if last { wanted + 1 } else { wanted };
     (&mut content)
         .take(limit as u64)
-        .read_to_end(&mut input)
+        .read_to_end(input)
         .map_err(unreadable)?;
     if input.len() != wanted {
         return Err(changed(file, start + input.len() as u64));
@@ -272,13 +294,14 @@ fn deflate_block(
     } else {
         FlushCompress::Sync
     };
-    let mut compressed = Vec::with_capacity(block.len() / 3 + 64);
-    deflate_into(&mut deflate, block, flush, &mut compressed)?;
+    output.clear();
+    deflate_into(&mut deflate, block, flush, output)?;
     let mut crc = Crc::new();
     crc.update(block);
     Ok(Piece {
         file: index,
-        compressed,
+        // Exactly as large as it is, to wait in line.
+        compressed: output.to_vec(),
         crc,
         uncompressed: block.len() as u64,
         last,
@@ -295,7 +318,7 @@ fn deflate_into(
     let start = deflate.total_in();
     loop {
         if out.capacity() - out.len() < 1024 {
-            out.reserve(out.capacity().max(4096));
+            out.reserve(out.capacity().max(16 * 1024));
         }
         let consumed = (deflate.total_in() - start) as usize;
         let status = deflate

@@ -1,18 +1,16 @@
 //! Reads the `metadata` object of a dbt artifact with serde_json, from a stream.
 //!
-//! Manifests reach hundreds of megabytes, and dbt writes `metadata` as their first key. The
-//! top-level object is visited key by key: `metadata` is deserialized into [`ArtifactMetadata`],
-//! every other value is skipped with [`IgnoredAny`] (serde_json skips without building anything
-//! and without recursion, so no depth overflows the stack), and with [`Extent::MetadataOnly`] the
-//! visit stops as soon as `metadata` is read.
+//! Manifests reach hundreds of megabytes, and dbt writes `metadata` as their first key. serde_json
+//! visits the top-level object key by key: `metadata` is deserialized into [`ArtifactMetadata`],
+//! a value before it is skipped with [`IgnoredAny`] (without building anything and without
+//! recursion, so no depth overflows the stack), and the visit stops once `metadata` is read.
+//! While serde_json reads a key or `metadata`, the only values it holds, it may read at most
+//! [`METADATA_LIMIT`] bytes, so a hostile file cannot make it hold much.
 //!
-//! For a manifest, [`crate::ArtifactSet::check_manifest_whole`] reads on to the end of the file
+//! For a manifest, [`crate::ArtifactSet::check_manifest_whole`] also reads the rest of the file
 //! ([`Extent::WholeFile`]), so that a manifest cut short anywhere — even right after a `}` — is
-//! caught before it is uploaded.
-//!
-//! While serde_json reads a top-level key or the `metadata` value, the only values it holds in
-//! memory, the bytes it may read are capped near [`METADATA_LIMIT`] (see [`Cap`]), so a hostile
-//! file cannot make it hold much.
+//! caught before it is uploaded. That rest is skimmed by [`skim_rest`] rather than by
+//! serde_json: see there for why.
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
@@ -58,6 +56,7 @@ pub(crate) enum MetadataProblem {
     MetadataTooLarge,
     KeyTooLarge,
     Malformed(serde_json::Error),
+    MoreAfterTheEnd,
     Json(serde_json::Error),
     Io(io::Error),
 }
@@ -100,6 +99,10 @@ impl fmt::Display for MetadataProblem {
                 METADATA_LIMIT / 1024
             ),
             Self::Malformed(error) => write!(f, "it is not valid JSON ({error})"),
+            Self::MoreAfterTheEnd => write!(
+                f,
+                "it is not valid JSON: there is more after its closing brace"
+            ),
             Self::Json(error) if error.is_eof() => {
                 write!(f, "it ends in the middle of its `metadata` object")
             }
@@ -145,13 +148,13 @@ pub fn read_manifest_metadata(input: impl Read) -> Result<Option<String>, String
 }
 
 fn read(input: impl Read, extent: Extent) -> Result<ArtifactMetadata, MetadataProblem> {
-    let cap = Cap {
+    let shared = Shared {
+        input: RefCell::new(BufReader::with_capacity(READ_BUFFER_BYTES, input)),
         limit: Cell::new(None),
-        reached: Cell::new(false),
+        capped: Cell::new(false),
     };
-    let mut input = BufReader::with_capacity(READ_BUFFER_BYTES, Capped { input, cap: &cap });
     // What serde_json would report less plainly: nothing at all, a byte order mark, no object.
-    match peek_significant_byte(&mut input).map_err(MetadataProblem::Io)? {
+    match peek_significant_byte(&mut *shared.input.borrow_mut()).map_err(MetadataProblem::Io)? {
         None => return Err(MetadataProblem::Empty),
         Some(0xEF) => return Err(MetadataProblem::ByteOrderMark("UTF-8")),
         Some(0xFE | 0xFF) => return Err(MetadataProblem::ByteOrderMark("UTF-16")),
@@ -159,24 +162,26 @@ fn read(input: impl Read, extent: Extent) -> Result<ArtifactMetadata, MetadataPr
         Some(found) => return Err(MetadataProblem::NotAnObject { found }),
     }
     let visit = TopLevel {
-        cap: &cap,
+        shared: &shared,
         extent,
         stage: Cell::new(Stage::BeforeMetadata),
         found: RefCell::new(None),
         not_an_object: Cell::new(None),
+        problem: RefCell::new(None),
     };
-    // serde_json reads a `BufReader` a byte at a time without a call per byte, which a reader of
-    // our own on top would cost (measured: 2.5× the time on a 159 MB manifest).
-    let mut json = serde_json::Deserializer::from_reader(input);
+    let mut json = serde_json::Deserializer::from_reader(&shared);
     let visited =
         de::Deserializer::deserialize_map(&mut json, &visit).and_then(|()| match extent {
             Extent::WholeFile => json.end(),
             Extent::MetadataOnly => Ok(()),
         });
+    if let Some(problem) = visit.problem.take() {
+        return Err(problem);
+    }
     let stage = visit.stage.get();
     if let Some(metadata) = visit.found.take() {
         // Read and, for the whole file, followed by nothing but whitespace; or the visit stopped
-        // on purpose right after `metadata`.
+        // on purpose once `metadata` was read (and, for the whole file, the rest skimmed).
         if visited.is_ok() || stage == Stage::Stopped {
             return Ok(metadata);
         }
@@ -191,8 +196,8 @@ fn read(input: impl Read, extent: Extent) -> Result<ArtifactMetadata, MetadataPr
             column: error.column(),
             found,
         },
-        (Stage::InMetadata, None) if cap.reached.get() => MetadataProblem::MetadataTooLarge,
-        (Stage::InKey, _) if cap.reached.get() => MetadataProblem::KeyTooLarge,
+        (Stage::InMetadata, None) if shared.capped.get() => MetadataProblem::MetadataTooLarge,
+        (Stage::InKey, _) if shared.capped.get() => MetadataProblem::KeyTooLarge,
         _ if error.is_io() => MetadataProblem::Io(error.into()),
         (Stage::InMetadata, None) => MetadataProblem::Json(error),
         _ if error.is_eof() => MetadataProblem::Truncated,
@@ -214,47 +219,110 @@ fn peek_significant_byte(input: &mut impl BufRead) -> io::Result<Option<u8>> {
     }
 }
 
-/// A limit on the bytes read from now on, set while serde_json reads a key or `metadata` (the
-/// values it holds in memory) and lifted after.
-struct Cap {
-    /// Bytes that may still be read, when a limit is set.
+/// The artifact's bytes, buffered once and shared: serde_json reads the keys and `metadata`
+/// through it, and the skim reads the rest straight from the buffer.
+struct Shared<R> {
+    input: RefCell<BufReader<R>>,
+    /// While serde_json reads a top-level key or `metadata` (the values it holds in memory), how
+    /// many more bytes it may read; at the limit it sees the end of the file.
     limit: Cell<Option<u64>>,
-    /// Whether reading stopped at the limit (serde_json then sees the end of the file).
-    reached: Cell<bool>,
+    /// Whether reading stopped at the limit.
+    capped: Cell<bool>,
 }
 
-impl Cap {
-    /// Allows [`METADATA_LIMIT`] more bytes from the file, on top of what the reader had already
-    /// buffered (at most [`READ_BUFFER_BYTES`]): reaching the limit means serde_json read more than
-    /// [`METADATA_LIMIT`] bytes of the value.
-    fn set(&self) {
+impl<R> Shared<R> {
+    fn cap(&self) {
         self.limit.set(Some(METADATA_LIMIT));
     }
 
-    fn lift(&self) {
+    fn uncap(&self) {
         self.limit.set(None);
     }
 }
 
-/// The artifact's bytes, under the [`Cap`].
-struct Capped<'a, R> {
-    input: R,
-    cap: &'a Cap,
+impl<R: Read> Read for &Shared<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        let mut input = self.input.borrow_mut();
+        let buffer = input.fill_buf()?;
+        let mut count = buffer.len().min(out.len());
+        if let Some(left) = self.limit.get() {
+            if left == 0 && count > 0 {
+                self.capped.set(true);
+            }
+            count = count.min(usize::try_from(left).unwrap_or(usize::MAX));
+            self.limit.set(Some(left - count as u64));
+        }
+        out[..count].copy_from_slice(&buffer[..count]);
+        input.consume(count);
+        Ok(count)
+    }
 }
 
-impl<R: Read> Read for Capped<'_, R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let Some(left) = self.cap.limit.get() else {
-            return self.input.read(out);
-        };
-        if left == 0 {
-            self.cap.reached.set(true);
-            return Ok(0);
+/// Reads the rest of the top-level object after `metadata` to its closing brace, then proves only
+/// whitespace follows. It tracks strings and bracket depth only, which is all it takes to find
+/// where the object ends, and crosses strings with `memchr`: serde_json skipping the same bytes
+/// took 3.4× the CPU (159 MB manifest: 0.37 s against 0.11 s), on the path every upload waits on.
+fn skim_rest(input: &mut impl BufRead) -> Result<(), MetadataProblem> {
+    let mut skim = Skim {
+        depth: 1,
+        in_string: false,
+        escaped: false,
+    };
+    loop {
+        let buffer = input.fill_buf().map_err(MetadataProblem::Io)?;
+        if buffer.is_empty() {
+            return Err(MetadataProblem::Truncated);
         }
-        let wanted = out.len().min(usize::try_from(left).unwrap_or(usize::MAX));
-        let read = self.input.read(&mut out[..wanted])?;
-        self.cap.limit.set(Some(left - read as u64));
-        Ok(read)
+        let length = buffer.len();
+        if let Some(end) = skim.advance(buffer) {
+            input.consume(end);
+            break;
+        }
+        input.consume(length);
+    }
+    match peek_significant_byte(input).map_err(MetadataProblem::Io)? {
+        None => Ok(()),
+        Some(_) => Err(MetadataProblem::MoreAfterTheEnd),
+    }
+}
+
+/// Where a skim stands between two buffers.
+struct Skim {
+    depth: u64,
+    in_string: bool,
+    escaped: bool,
+}
+
+impl Skim {
+    /// Moves through `bytes`; returns the index just past the object when it ends within them.
+    fn advance(&mut self, bytes: &[u8]) -> Option<usize> {
+        let mut index = 0;
+        while index < bytes.len() {
+            if self.escaped {
+                self.escaped = false;
+            } else if self.in_string {
+                index += memchr::memchr2(b'"', b'\\', &bytes[index..])?;
+                if bytes[index] == b'\\' {
+                    self.escaped = true;
+                } else {
+                    self.in_string = false;
+                }
+            } else {
+                match bytes[index] {
+                    b'"' => self.in_string = true,
+                    b'{' | b'[' => self.depth += 1,
+                    b'}' | b']' => {
+                        self.depth -= 1;
+                        if self.depth == 0 {
+                            return Some(index + 1);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            index += 1;
+        }
+        None
     }
 }
 
@@ -270,16 +338,18 @@ enum Stage {
 }
 
 /// Visits the top-level object: `metadata` parsed, everything else skipped.
-struct TopLevel<'a> {
-    cap: &'a Cap,
+struct TopLevel<'a, R> {
+    shared: &'a Shared<R>,
     extent: Extent,
     stage: Cell<Stage>,
     found: RefCell<Option<ArtifactMetadata>>,
     /// How `metadata`'s value starts, when it is not an object.
     not_an_object: Cell<Option<u8>>,
+    /// What the skim after `metadata` found wrong.
+    problem: RefCell<Option<MetadataProblem>>,
 }
 
-impl<'de> Visitor<'de> for &TopLevel<'_> {
+impl<'de, R: Read> Visitor<'de> for &TopLevel<'_, R> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -290,24 +360,30 @@ impl<'de> Visitor<'de> for &TopLevel<'_> {
         loop {
             let before = self.stage.get();
             self.stage.set(Stage::InKey);
-            self.cap.set();
+            self.shared.cap();
             let key = map.next_key_seed(IsMetadata)?;
-            self.cap.lift();
+            self.shared.uncap();
             self.stage.set(before);
             match key {
                 None => return Ok(()),
                 Some(true) if before == Stage::BeforeMetadata => {
                     self.stage.set(Stage::InMetadata);
-                    self.cap.set();
-                    let metadata = map.next_value_seed(MetadataValue(self))?;
-                    self.cap.lift();
+                    self.shared.cap();
+                    let metadata = map.next_value_seed(MetadataValue(&self.not_an_object))?;
+                    self.shared.uncap();
                     *self.found.borrow_mut() = Some(metadata);
-                    if self.extent == Extent::MetadataOnly {
-                        // An error is the only way to stop serde_json before the end.
-                        self.stage.set(Stage::Stopped);
-                        return Err(de::Error::custom("stopped after `metadata`"));
-                    }
                     self.stage.set(Stage::AfterMetadata);
+                    if self.extent == Extent::WholeFile {
+                        // serde_json holds no byte past `metadata`'s closing brace here.
+                        let rest = skim_rest(&mut *self.shared.input.borrow_mut());
+                        if let Err(problem) = rest {
+                            *self.problem.borrow_mut() = Some(problem);
+                            return Err(de::Error::custom("the rest of the file is not whole"));
+                        }
+                    }
+                    // An error is the only way to stop serde_json before the end.
+                    self.stage.set(Stage::Stopped);
+                    return Err(de::Error::custom("stopped after `metadata`"));
                 }
                 // Any other key, or `metadata` again: the first one counts, as in dbt's readers.
                 Some(_) => {
@@ -343,9 +419,9 @@ impl Visitor<'_> for IsMetadata {
 
 /// The value of `metadata`: an object read into [`ArtifactMetadata`], or refused with what it
 /// starts with.
-struct MetadataValue<'v, 'a>(&'v TopLevel<'a>);
+struct MetadataValue<'a>(&'a Cell<Option<u8>>);
 
-impl<'de> DeserializeSeed<'de> for MetadataValue<'_, '_> {
+impl<'de> DeserializeSeed<'de> for MetadataValue<'_> {
     type Value = ArtifactMetadata;
 
     fn deserialize<D: de::Deserializer<'de>>(
@@ -356,7 +432,7 @@ impl<'de> DeserializeSeed<'de> for MetadataValue<'_, '_> {
     }
 }
 
-impl<'de> Visitor<'de> for MetadataValue<'_, '_> {
+impl<'de> Visitor<'de> for MetadataValue<'_> {
     type Value = ArtifactMetadata;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -403,9 +479,9 @@ impl<'de> Visitor<'de> for MetadataValue<'_, '_> {
     }
 }
 
-impl MetadataValue<'_, '_> {
+impl MetadataValue<'_> {
     fn refuse<E: de::Error>(&self, found: u8) -> Result<ArtifactMetadata, E> {
-        self.0.not_an_object.set(Some(found));
+        self.0.set(Some(found));
         Err(E::custom("`metadata` is not an object"))
     }
 }
@@ -491,7 +567,7 @@ mod tests {
             (br#"{"a": 1 "b": 2}"#, "not valid JSON (expected `,` or `}`"),
             (
                 br#"{"metadata": {}} {}"#,
-                "not valid JSON (trailing characters",
+                "not valid JSON: there is more after its closing brace",
             ),
             (br#"{"a": ?}"#, "not valid JSON (expected value"),
             (br#"{"a": [[[["#, "cut short"),
@@ -520,12 +596,8 @@ mod tests {
 
     #[test]
     fn metadata_larger_than_the_limit_is_refused_not_buffered() {
-        // The limit counts from where `metadata` starts, plus what the reader had buffered.
         let mut text = br#"{"metadata": {"env": {"X": ""#.to_vec();
-        text.extend(std::iter::repeat_n(
-            b'a',
-            (METADATA_LIMIT as usize) + READ_BUFFER_BYTES,
-        ));
+        text.extend(std::iter::repeat_n(b'a', METADATA_LIMIT as usize));
         text.extend(br#""}}}"#);
         let problem = scan(&text).unwrap_err();
         assert!(

@@ -345,9 +345,12 @@ fn archiving_a_large_file_takes_bounded_memory() {
             assert!(summary.uncompressed_bytes > LARGE);
         },
     );
+    // What the growth holds is the deflate threads' states and buffers and their allocator
+    // arenas: 6–9 MiB from run to run on a 2-core machine, whatever the file's size (buffering
+    // the file would take 96 MiB).
     if let Some(growth) = growth {
         assert!(
-            growth < 8 * 1024,
+            growth < 12 * 1024,
             "archiving 96 MiB took {growth} KiB more memory"
         );
     }
