@@ -1,4 +1,4 @@
-//! Reading a dbt manifest's metadata with the constant-memory scanner, as `foldup upload` reads
+//! Reading a dbt manifest's metadata with serde_json (the rest skipped), as `foldup upload` reads
 //! `manifest.json`: never a panic, and a refusal is one printable line.
 #![no_main]
 

@@ -7,19 +7,15 @@
 
 mod archive;
 mod dbt_project;
+mod deflate;
 mod error;
 mod locate;
 mod metadata;
-mod parallel;
-mod small_deflate;
 
-pub use archive::{
-    write_archive, ArchiveSummary, ArchiveWriter, CompressError, CompressedEntry, EntryCompressor,
-};
+pub use archive::{write_archive, ArchiveSummary};
 pub use error::ArtifactError;
 pub use locate::{
     locate_artifacts, ArtifactFile, ArtifactSet, LocateOptions, ManifestInfo, DEFAULT_ARTIFACTS,
     KNOWN_MANIFEST_VERSIONS,
 };
 pub use metadata::read_manifest_metadata;
-pub use small_deflate::deflate_small_files;

@@ -182,7 +182,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 const HUGE: u64 = 256 << 20;
 
 /// A project whose manifest is 256 MiB, nearly all of it a hole of NUL bytes inside a string:
-/// no JSON parser accepts those, so the check passes only because it skims, never parses.
+/// no JSON parser accepts those, so locating passes only because it stops after `metadata`.
 fn project_with_huge_manifest() -> tempfile::TempDir {
     let project = project_with(V12);
     let path = project.path().join("target/manifest.json");

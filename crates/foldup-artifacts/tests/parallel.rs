@@ -10,7 +10,7 @@ use std::io::{Cursor, Read};
 use fixture::{options, project_with, V12};
 use foldup_artifacts::{locate_artifacts, write_archive};
 
-/// The writer's block size (`BLOCK_BYTES` in src/parallel.rs).
+/// The block size large files are cut into (`BLOCK_BYTES` in src/deflate.rs).
 const BLOCK: usize = 256 * 1024;
 
 /// Text that repeats at distances under and over deflate's 32 KiB window, so that matches reach
