@@ -6,7 +6,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use foldup_logtext::{prose, redact, root_cause};
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-use reqwest::{redirect, Certificate, Method, NoProxy, Proxy, RequestBuilder, StatusCode, Url};
+use reqwest::{
+    redirect, Certificate, IntoUrl, Method, NoProxy, Proxy, RequestBuilder, StatusCode, Url,
+};
 
 use crate::network::{is_loopback, origin_of, NetworkSettings};
 
@@ -246,14 +248,20 @@ impl HttpClient {
         })
     }
 
-    /// A request to `url`; send it with [`Self::send`].
-    pub fn request(&self, method: Method, url: Url) -> RequestBuilder {
+    /// A request to `url`; send it with [`Self::send`]. A `url` that does not parse is an
+    /// [`HttpError::Request`] when sent.
+    pub fn request(&self, method: Method, url: impl IntoUrl) -> RequestBuilder {
         self.inner.request(method, url)
     }
 
     /// A `GET` of `url`.
-    pub fn get(&self, url: Url) -> RequestBuilder {
+    pub fn get(&self, url: impl IntoUrl) -> RequestBuilder {
         self.request(Method::GET, url)
+    }
+
+    /// A `POST` to `url`.
+    pub fn post(&self, url: impl IntoUrl) -> RequestBuilder {
+        self.request(Method::POST, url)
     }
 
     /// Refuses to send the credential over plain `http://` to another machine.

@@ -19,4 +19,4 @@ pub use client::{Answer, ClientOptions, Credential, HttpClient, HttpError, Setup
 pub use network::{is_loopback, origin_of, NetworkSettings};
 
 /// The types callers use to build requests, so that every crate names one `reqwest`.
-pub use reqwest::{header, Method, RequestBuilder, StatusCode, Url};
+pub use reqwest::{header, IntoUrl, Method, RequestBuilder, StatusCode, Url};

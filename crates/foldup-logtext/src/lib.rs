@@ -38,14 +38,21 @@ fn needs_escape(c: char) -> bool {
     (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}')
 }
 
-/// [`one_line`], cut to [`MAX_SHOWN_CHARS`] characters of the original (with `…` when cut).
+/// [`one_line`], at most [`MAX_SHOWN_CHARS`] characters of it (then `…`); an escape is never
+/// cut in half.
 pub fn shown(text: &str) -> String {
-    let mut chars = text.chars();
-    let head: String = chars.by_ref().take(MAX_SHOWN_CHARS).collect();
-    let mut out = one_line(&head);
-    if chars.next().is_some() {
-        out.truncate(out.trim_end().len());
-        out.push('…');
+    let mut out = String::new();
+    let mut count = 0;
+    for c in text.chars() {
+        let piece = one_line(c.encode_utf8(&mut [0; 4]));
+        let length = piece.chars().count();
+        if count + length > MAX_SHOWN_CHARS {
+            out.truncate(out.trim_end().len());
+            out.push('…');
+            break;
+        }
+        count += length;
+        out.push_str(&piece);
     }
     out
 }
