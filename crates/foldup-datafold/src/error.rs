@@ -391,7 +391,7 @@ mod tests {
         let clean = clean(&hostile, KEY);
         assert!(!clean.contains('\n') && !clean.contains('\r') && !clean.contains('\x1b'));
         assert!(!clean.contains(KEY));
-        assert!(clean.contains("<redacted>"));
+        assert!(clean.contains(foldup_logtext::REDACTED));
         assert!(clean.chars().count() <= foldup_logtext::MAX_SHOWN_CHARS + 1);
         assert!(clean.ends_with('…'));
     }

@@ -18,8 +18,8 @@ pub const MAX_SHOWN_CHARS: usize = 200;
 /// API key or token is this short.
 const MIN_REDACTED_LEN: usize = 6;
 
-/// What a blanked-out secret reads as.
-pub const REDACTED: &str = "<redacted>";
+/// What a blanked-out secret reads as: what `Secret` displays and GitHub's masking shows.
+pub const REDACTED: &str = "***";
 
 /// Escapes everything that could break a log line; see the module documentation.
 pub fn one_line(text: &str) -> String {
@@ -132,7 +132,7 @@ mod tests {
     fn secrets_are_blanked_but_short_words_are_not() {
         assert_eq!(
             redact("key=canary-123456 again canary-123456", "canary-123456"),
-            "key=<redacted> again <redacted>"
+            "key=*** again ***"
         );
         assert_eq!(redact("a b c", "a"), "a b c");
         assert_eq!(redact("text", ""), "text");
