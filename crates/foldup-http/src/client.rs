@@ -142,7 +142,7 @@ pub enum HttpError {
         origin: String,
         reason: String,
         #[source]
-        source: reqwest::Error,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
 }
 
@@ -287,9 +287,45 @@ impl HttpClient {
         let request = request.build().map_err(|source| HttpError::Request {
             origin: source.url().map(origin_of).unwrap_or_default(),
             reason: self.clean(&root_cause(&source)),
-            source,
+            source: Box::new(source),
         })?;
         self.execute(request, timeout).await
+    }
+
+    /// [`Self::send`] for a request in the `http` crate's types, as libraries with typed
+    /// endpoints (the `gitlab` crate) build them; the answer comes back in the same types.
+    pub async fn send_http(
+        &self,
+        request: http::request::Builder,
+        body: Vec<u8>,
+        timeout: Duration,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        let unbuildable =
+            |origin: String, source: Box<dyn std::error::Error + Send + Sync>| HttpError::Request {
+                origin,
+                reason: self.clean(&root_cause(source.as_ref())),
+                source,
+            };
+        let origin = request
+            .uri_ref()
+            .map(|uri| {
+                format!(
+                    "{}://{}",
+                    uri.scheme_str().unwrap_or(""),
+                    uri.authority().map(|a| a.as_str()).unwrap_or("")
+                )
+            })
+            .unwrap_or_default();
+        let request = request
+            .body(body)
+            .map_err(|e| unbuildable(origin.clone(), Box::new(e)))?;
+        let request = reqwest::Request::try_from(request)
+            .map_err(|e| unbuildable(origin.clone(), Box::new(e)))?;
+        let answer = self.execute(request, timeout).await?;
+        let mut response = http::Response::new(answer.body);
+        *response.status_mut() = answer.status;
+        *response.headers_mut() = answer.headers;
+        Ok(response)
     }
 
     /// [`Self::send`] for a request built elsewhere (the `gitlab` crate's endpoints).

@@ -18,5 +18,7 @@ mod network;
 pub use client::{Answer, ClientOptions, Credential, HttpClient, HttpError, SetupError};
 pub use network::{is_loopback, origin_of, NetworkSettings};
 
+/// The answer body type, so that callers name one `bytes`.
+pub use bytes::Bytes;
 /// The types callers use to build requests, so that every crate names one `reqwest`.
 pub use reqwest::{header, IntoUrl, Method, RequestBuilder, StatusCode, Url};

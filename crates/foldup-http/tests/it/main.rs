@@ -94,10 +94,7 @@ async fn sends_the_credential_and_never_follows_a_redirect() {
         seen.lock().unwrap()[0],
         ("/hello".to_owned(), Some(TOKEN.to_owned()))
     );
-    assert_eq!(
-        http.clean(&format!("said {TOKEN}\nthen")),
-        "said *** then"
-    );
+    assert_eq!(http.clean(&format!("said {TOKEN}\nthen")), "said *** then");
 }
 
 #[tokio::test]
