@@ -19,7 +19,7 @@ pub use env::Env;
 pub use error::{ConfigError, DetectError};
 pub use production::ProductionBranch;
 pub use provider::{CiProvider, DetectOptions, ProviderLookups};
-pub use report::{PlainReporter, Reporter};
+pub use report::{LogGroup, PlainReporter, Reporter};
 pub use secret::Secret;
 pub use settings::Settings;
 

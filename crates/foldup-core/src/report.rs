@@ -32,6 +32,25 @@ pub trait Reporter: Send + Sync {
     fn summary(&self, _markdown: &str) {}
 }
 
+/// An open collapsible section of the log: opened by [`LogGroup::open`], closed when dropped, so
+/// it is closed on every path out of the code that opened it, errors included.
+pub struct LogGroup<'a> {
+    reporter: &'a dyn Reporter,
+}
+
+impl<'a> LogGroup<'a> {
+    pub fn open(reporter: &'a dyn Reporter, title: &str) -> Self {
+        reporter.group_start(title);
+        Self { reporter }
+    }
+}
+
+impl Drop for LogGroup<'_> {
+    fn drop(&mut self) {
+        self.reporter.group_end();
+    }
+}
+
 /// Plain text with clear headers: the local shell and CIs without a log idiom.
 #[derive(Debug, Default)]
 pub struct PlainReporter;

@@ -12,7 +12,7 @@
 //! - [`redact`]: a secret blanked out, whatever layer echoed it.
 
 /// The most characters of one outside value a message quotes.
-pub const MAX_SHOWN_CHARS: usize = 200;
+pub const MAX_SHOWN_CHARS: usize = 300;
 
 /// Secrets shorter than this are not blanked out: they would blank ordinary words, and no real
 /// API key or token is this short.
