@@ -499,3 +499,41 @@ fn check_reports_whether_datafold_has_the_artifacts() {
         (Some(sha), Some("main"))
     );
 }
+
+#[test]
+fn a_failed_archive_closes_its_log_group_before_the_error() {
+    let server = server();
+    let dir = project();
+    let output = dir.path().join("no-such-folder/artifacts.zip");
+    let run = foldup(dir.path(), &server)
+        .owned_envs(&github_pull_request_env())
+        .args(["upload", "--ci-config-id", CI_CONFIG_ID, "--output"])
+        .args([output.to_str().unwrap()])
+        .run()
+        .expect_code(3);
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    let opened = lines.iter().filter(|l| l.starts_with("::group::")).count();
+    let closed = lines
+        .iter()
+        .filter(|l| l.starts_with("::endgroup::"))
+        .count();
+    assert_eq!(
+        opened, 2,
+        "the context and artifacts groups: {}",
+        run.stderr
+    );
+    assert_eq!(closed, opened, "a group was left open: {}", run.stderr);
+    let last_closed = lines.iter().rposition(|l| l.starts_with("::endgroup::"));
+    let error = lines.iter().position(|l| l.starts_with("::error"));
+    assert!(
+        error.is_some() && error > last_closed,
+        "the error is shown outside the groups: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("cannot write the archive"),
+        "{}",
+        run.stderr
+    );
+    assert!(server.requests().is_empty());
+}

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use foldup_core::http::header::{HeaderName, HeaderValue, ACCEPT};
+use foldup_core::http::{ClientOptions, Credential, HttpClient, HttpError, StatusCode, Url};
 use foldup_core::{sanitize_line, Env, Secret};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
-use reqwest::{redirect, NoProxy, Proxy, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -173,8 +173,10 @@ impl fmt::Display for ProjectSlug {
 pub enum CircleCiApiError {
     #[error("the CircleCI API address '{0}' is not an http(s) URL; fix circleci_api_url")]
     InvalidApiUrl(String),
-    #[error("could not set up an HTTP client for CircleCI: {0}")]
-    Client(String),
+    #[error("the CircleCI API address '{0}' is plain http:// to another machine, so foldup does not send CIRCLE_TOKEN there; use its https:// address in circleci_api_url")]
+    PlainHttpApiUrl(String),
+    #[error("could not set up an HTTP client for CircleCI: {}", foldup_core::log_text::prose(&foldup_core::log_text::error_chain(.0)))]
+    Client(#[source] foldup_core::http::SetupError),
     #[error("CircleCI rejected the token while reading {what} (HTTP {status}: {message}); check CIRCLE_TOKEN is a valid personal API token")]
     Unauthorized {
         what: String,
@@ -192,17 +194,21 @@ pub enum CircleCiApiError {
     #[error("CircleCI did not answer for {what} within {seconds:.1}s; raise lookup_timeout_seconds if CircleCI is slow")]
     Timeout { what: String, seconds: f64 },
     #[error("could not reach CircleCI for {what}: {reason}")]
-    Network { what: String, reason: String },
+    Network {
+        what: String,
+        reason: String,
+        #[source]
+        source: HttpError,
+    },
     #[error("CircleCI's answer for {what} is not the documented JSON ({reason})")]
     Malformed { what: String, reason: String },
 }
 
-/// A small CircleCI API v2 client: `Circle-Token` auth, no redirects (the token header must never
-/// follow one to another host), and one time budget shared by all its requests.
+/// A small CircleCI API v2 client over `foldup_http`: `Circle-Token` auth, no redirects (the token
+/// header must never follow one to another host), and one time budget shared by all its requests.
 pub struct CircleCiApi {
     base: Url,
-    token: Secret,
-    http: reqwest::Client,
+    http: HttpClient,
     deadline: Instant,
     budget: Duration,
 }
@@ -220,22 +226,18 @@ impl CircleCiApi {
             .ok()
             .filter(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
             .ok_or_else(|| CircleCiApiError::InvalidApiUrl(sanitize_line(base_url)))?;
-        let mut headers = HeaderMap::new();
-        headers.insert(ACCEPT, HeaderValue::from_static("application/json"));
-        let mut builder = reqwest::Client::builder()
-            .user_agent(concat!("foldup/", env!("CARGO_PKG_VERSION")))
-            .default_headers(headers)
-            .redirect(redirect::Policy::none())
-            .no_proxy();
-        if let Some(proxy) = proxy_from_env(env, base.scheme()) {
-            builder = builder.proxy(proxy);
-        }
-        let http = builder
-            .build()
-            .map_err(|e| CircleCiApiError::Client(e.to_string()))?;
+        let mut options = ClientOptions::new(env.network());
+        options
+            .default_headers
+            .insert(ACCEPT, HeaderValue::from_static("application/json"));
+        options.credential = Some(Credential::new(
+            HeaderName::from_static("circle-token"),
+            token.expose().trim(),
+        ));
+        options.max_answer_bytes = MAX_RESPONSE_BYTES;
+        let http = HttpClient::new(options).map_err(CircleCiApiError::Client)?;
         Ok(Self {
             base,
-            token,
             http,
             deadline: Instant::now() + budget,
             budget,
@@ -276,53 +278,35 @@ impl CircleCiApi {
             .map_err(|()| CircleCiApiError::InvalidApiUrl(self.base.to_string()))?
             .pop_if_empty()
             .extend(segments);
-        let mut token = HeaderValue::from_str(self.token.expose().trim()).map_err(|_| {
-            CircleCiApiError::Client(
-                "the CircleCI token contains characters that cannot be sent in an HTTP header"
-                    .to_owned(),
-            )
-        })?;
-        token.set_sensitive(true);
-        let request = self
-            .http
-            .get(url)
-            .header("Circle-Token", token)
-            .timeout(remaining);
-        // reqwest's timeout covers connect, headers and body; the outer one is a second guard so
-        // that no path can outlive the budget.
-        let exchange = async {
-            let mut response = request.send().await?;
-            let status = response.status();
-            let mut body = Vec::new();
-            while let Some(chunk) = response.chunk().await? {
-                if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-                    return Ok((status, None));
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok::<_, reqwest::Error>((status, Some(body)))
-        };
-        let (status, body) = match tokio::time::timeout(remaining, exchange).await {
-            Err(_) => return Err(timeout()),
-            Ok(Err(e)) if e.is_timeout() => return Err(timeout()),
-            Ok(Err(e)) => {
-                return Err(CircleCiApiError::Network {
+        let answer = match self.http.send(self.http.get(url), remaining).await {
+            Ok(answer) => answer,
+            Err(HttpError::TimedOut { .. }) => return Err(timeout()),
+            Err(HttpError::TooLarge { .. }) => {
+                return Err(CircleCiApiError::Malformed {
                     what: what.to_owned(),
-                    reason: self.scrub(&error_chain(&e)),
+                    reason: format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
                 })
             }
-            Ok(Ok(answer)) => answer,
+            Err(HttpError::PlainHttpToOtherHost { origin }) => {
+                return Err(CircleCiApiError::PlainHttpApiUrl(origin))
+            }
+            Err(error) => {
+                let reason = match &error {
+                    HttpError::Unreachable { reason, .. }
+                    | HttpError::Certificate { reason, .. } => reason.clone(),
+                    other => self.http.clean(&other.to_string()),
+                };
+                return Err(CircleCiApiError::Network {
+                    what: what.to_owned(),
+                    reason,
+                    source: error,
+                });
+            }
         };
-        let Some(body) = body else {
-            return Err(CircleCiApiError::Malformed {
-                what: what.to_owned(),
-                reason: format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
-            });
-        };
-        if !status.is_success() {
-            return Err(self.status_error(status, &body, what));
+        if !answer.status.is_success() {
+            return Err(self.status_error(answer.status, &answer.body, what));
         }
-        serde_json::from_slice(&body).map_err(|e| CircleCiApiError::Malformed {
+        serde_json::from_slice(&answer.body).map_err(|e| CircleCiApiError::Malformed {
             what: what.to_owned(),
             reason: e.to_string(),
         })
@@ -332,7 +316,7 @@ impl CircleCiApi {
         let message = serde_json::from_slice::<ErrorBody>(body)
             .map(|b| b.message)
             .unwrap_or_else(|_| status.canonical_reason().unwrap_or("no message").to_owned());
-        let message = self.scrub(&message);
+        let message = self.http.clean(&message);
         let what = what.to_owned();
         match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CircleCiApiError::Unauthorized {
@@ -348,48 +332,6 @@ impl CircleCiApi {
             },
         }
     }
-
-    /// Server text goes into a log line: one line, short, and never the token even if echoed.
-    fn scrub(&self, text: &str) -> String {
-        let token = self.token.expose().trim();
-        let text = if token.is_empty() {
-            text.to_owned()
-        } else {
-            text.replace(token, "***")
-        };
-        let mut line = sanitize_line(&text);
-        if line.chars().count() > 200 {
-            line = line.chars().take(200).collect::<String>() + "…";
-        }
-        line
-    }
-}
-
-/// reqwest's top-level message ("error sending request") hides the cause; the chain names it.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The proxy the usual variables ask for, read from the snapshot rather than the process.
-fn proxy_from_env(env: &Env, scheme: &str) -> Option<Proxy> {
-    let names: &[&str] = if scheme == "https" {
-        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-    } else {
-        &["http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"]
-    };
-    let url = names.iter().find_map(|name| env.get(name))?;
-    let no_proxy = env
-        .get("NO_PROXY")
-        .or_else(|| env.get("no_proxy"))
-        .and_then(NoProxy::from_string);
-    Proxy::all(url.trim()).ok().map(|p| p.no_proxy(no_proxy))
 }
 
 #[cfg(test)]

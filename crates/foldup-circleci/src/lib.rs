@@ -21,6 +21,9 @@ pub use api::{
 
 use pull_request::{number_from_branch, number_from_url, parse_number, shorten};
 
+/// The name of this plugin in `--provider` and `env --json`.
+pub const PROVIDER_NAME: &str = "circleci";
+
 /// The CircleCI plugin, active when `CIRCLECI=true`.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct CircleCi;
@@ -28,7 +31,7 @@ pub struct CircleCi;
 #[async_trait]
 impl CiProvider for CircleCi {
     fn name(&self) -> &'static str {
-        "circleci"
+        PROVIDER_NAME
     }
 
     fn is_active(&self, env: &Env) -> bool {
@@ -63,7 +66,7 @@ const NO_DEFAULT_BRANCH_VARIABLE: &str =
     "CircleCI has no default-branch variable; set CIRCLE_TOKEN to let foldup ask CircleCI's API, or set production_branch";
 
 async fn detect_context(env: &Env, options: &DetectOptions) -> CiContext {
-    let mut ctx = CiContext::new("circleci");
+    let mut ctx = CiContext::new(PROVIDER_NAME);
     ctx.commit_sha = commit_sha(env, &mut ctx.warnings);
     ctx.build_url = match var(env, "CIRCLE_BUILD_URL") {
         Some(url) => Sourced::new(url.to_owned(), "CIRCLE_BUILD_URL"),

@@ -2,8 +2,6 @@
 //! (`CIRCLE_PULL_REQUEST`: GitHub `…/pull/N`, Bitbucket `…/pull-requests/N`), or the branch name
 //! CircleCI gives fork and by-number builds (`pull/N`, `pull/N/head`).
 
-use foldup_core::sanitize_line;
-
 /// A pull request number: digits only, not zero (GitHub and Bitbucket count from 1).
 pub(crate) fn parse_number(text: &str) -> Option<u64> {
     let text = text.trim().trim_start_matches('#');
@@ -74,12 +72,7 @@ pub(crate) fn number_from_branch(branch: &str) -> Option<u64> {
 
 /// A user value made safe and short for a warning.
 pub(crate) fn shorten(text: &str) -> String {
-    let line = sanitize_line(text);
-    if line.chars().count() > 120 {
-        line.chars().take(120).collect::<String>() + "…"
-    } else {
-        line
-    }
+    foldup_core::log_text::shown(text)
 }
 
 #[cfg(test)]

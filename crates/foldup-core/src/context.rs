@@ -70,29 +70,16 @@ impl FromStr for CommitSha {
         } else if s.bytes().all(|b| b.is_ascii_hexdigit()) && !s.is_empty() {
             Err(format!(
                 "commit sha '{}' has {} hex digits; give the full 40-digit sha (git rev-parse HEAD prints it)",
-                printable(s),
+                foldup_logtext::shown(s),
                 s.len()
             ))
         } else {
             Err(format!(
                 "commit sha '{}' is not a 40-digit hex git commit id; give the full sha (git rev-parse HEAD prints it)",
-                printable(s)
+                foldup_logtext::shown(s)
             ))
         }
     }
-}
-
-/// Shortens and de-fangs a user value for use inside an error sentence.
-pub(crate) fn printable(s: &str) -> String {
-    let mut out: String = s
-        .chars()
-        .take(60)
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    if s.chars().count() > 60 {
-        out.push('…');
-    }
-    out
 }
 
 /// A value together with where it came from, or why it is missing.

@@ -69,6 +69,12 @@ impl Env {
         self
     }
 
+    /// The proxies and CA bundle this snapshot names (`HTTPS_PROXY`, `NO_PROXY`,
+    /// `SSL_CERT_FILE`, …): every HTTP client foldup builds takes them from here.
+    pub fn network(&self) -> foldup_http::NetworkSettings {
+        foldup_http::NetworkSettings::from_variables(|name| self.get(name))
+    }
+
     /// All variables, sorted by name.
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.vars.iter().map(|(k, v)| (k.as_str(), v.as_str()))

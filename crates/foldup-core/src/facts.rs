@@ -7,7 +7,7 @@
 
 use std::fmt;
 
-use crate::context::printable;
+use foldup_logtext::shown as printable;
 use crate::{CiContext, CommitSha, ProductionBranch, RunType, Sourced};
 
 /// What a commit candidate is.

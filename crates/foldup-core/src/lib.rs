@@ -21,7 +21,7 @@ pub use error::{ConfigError, DetectError};
 pub use facts::{compose, CommitCandidate, CommitMeaning, EventKind, Facts};
 pub use production::ProductionBranch;
 pub use provider::{CiProvider, DetectOptions, ProviderLookups};
-pub use report::{sanitize_line, PlainReporter, Reporter};
+pub use report::{LogGroup, PlainReporter, Reporter};
 pub use secret::Secret;
 pub use settings::Settings;
 
@@ -29,3 +29,8 @@ pub use settings::Settings;
 pub use async_trait::async_trait;
 pub use foldup_artifacts as artifacts;
 pub use foldup_datafold as datafold;
+pub use foldup_http as http;
+/// The one escaping policy for text from outside (see `foldup_logtext`).
+pub use foldup_logtext as log_text;
+/// Makes a value safe to print on one log line; [`log_text::one_line`] under its older name.
+pub use foldup_logtext::one_line as sanitize_line;

@@ -1,5 +1,7 @@
 use std::io::Write;
 
+use foldup_logtext::one_line as sanitize_line;
+
 use crate::CiContext;
 
 /// Where foldup tells the user what happened, in its CI's idiom. Everything goes to stderr
@@ -30,20 +32,23 @@ pub trait Reporter: Send + Sync {
     fn summary(&self, _markdown: &str) {}
 }
 
-/// Makes a value safe to print on one log line: control characters (CR, LF, NEL, ESC, …) and the
-/// Unicode line and paragraph separators (which some log viewers break lines at) become `\u{..}`
-/// escapes, so a branch name or PR title can never start a forged log line, a workflow command or
-/// a terminal escape sequence.
-pub fn sanitize_line(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}') {
-            out.push_str(&format!("\\u{{{:x}}}", c as u32));
-        } else {
-            out.push(c);
-        }
+/// An open collapsible section of the log: opened by [`LogGroup::open`], closed when dropped, so
+/// it is closed on every path out of the code that opened it, errors included.
+pub struct LogGroup<'a> {
+    reporter: &'a dyn Reporter,
+}
+
+impl<'a> LogGroup<'a> {
+    pub fn open(reporter: &'a dyn Reporter, title: &str) -> Self {
+        reporter.group_start(title);
+        Self { reporter }
     }
-    out
+}
+
+impl Drop for LogGroup<'_> {
+    fn drop(&mut self) {
+        self.reporter.group_end();
+    }
 }
 
 /// Plain text with clear headers: the local shell and CIs without a log idiom.
@@ -76,19 +81,5 @@ impl Reporter for PlainReporter {
 
     fn error(&self, message: &str) {
         self.line("error: ", message);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sanitize_line_neutralises_line_breaks_and_escapes() {
-        let s = sanitize_line("feat\r\n::set-output name=x::y\x1b[31m");
-        assert!(!s.contains('\n') && !s.contains('\r') && !s.contains('\x1b'));
-        assert!(s.contains("\\u{a}::set-output"));
-        let s = sanitize_line("a\u{2028}::warning::x\u{2029}b\u{85}c");
-        assert_eq!(s, "a\\u{2028}::warning::x\\u{2029}b\\u{85}c");
     }
 }

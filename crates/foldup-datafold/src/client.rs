@@ -6,14 +6,17 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
+use foldup_http::header::{HeaderName, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
+use foldup_http::{
+    is_loopback, origin_of, Answer, ClientOptions, Credential, HttpClient, HttpError,
+    RequestBuilder, SetupError, Url,
+};
 use futures_util::StreamExt;
-use reqwest::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::multipart::{Form, Part};
-use reqwest::{redirect, RequestBuilder, Url};
 use tokio_util::io::ReaderStream;
 
 use crate::config::{ClientConfig, RetryPolicy};
-use crate::error::{sanitize, AskedWait, DatafoldError, Operation, ServerMessage};
+use crate::error::{clean, AskedWait, DatafoldError, Operation, ServerMessage};
 use crate::retry::{backoff, is_retryable_status, parse_retry_after};
 use crate::runs::{CiRun, RunState};
 
@@ -68,14 +71,13 @@ pub struct WaitProgress<'a> {
 
 /// A Datafold API client. Cheap to share by reference; one per process is enough.
 pub struct DatafoldClient {
-    http: reqwest::Client,
+    http: HttpClient,
     /// The host without a trailing slash; endpoint paths are appended as datafold-sdk does.
     base: String,
     /// `scheme://host[:port]`, for sentences.
     origin: String,
     /// Kept only to blank it out of anything the server echoes.
     api_key: String,
-    authorization: HeaderValue,
     request_timeout: Duration,
     retry: RetryPolicy,
 }
@@ -90,73 +92,6 @@ impl fmt::Debug for DatafoldClient {
     }
 }
 
-/// A redirect to another origin, refused so that the key does not follow it.
-#[derive(Debug)]
-struct OffHostRedirect {
-    from: String,
-    to: String,
-}
-
-impl fmt::Display for OffHostRedirect {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "redirect from {} to another host, {}",
-            self.from, self.to
-        )
-    }
-}
-
-impl std::error::Error for OffHostRedirect {}
-
-/// `scheme://host[:port]`, without credentials, path or query.
-fn origin_of(url: &Url) -> String {
-    let host = url.host_str().unwrap_or("");
-    match url.port() {
-        Some(port) => format!("{}://{host}:{port}", url.scheme()),
-        None => format!("{}://{host}", url.scheme()),
-    }
-}
-
-fn same_origin(a: &Url, b: &Url) -> bool {
-    a.scheme() == b.scheme()
-        && a.host_str() == b.host_str()
-        && a.port_or_known_default() == b.port_or_known_default()
-}
-
-/// Follows redirects within Datafold's own origin (a few at most); refuses others, which would
-/// otherwise receive the API key (or, from https to http, expose it).
-fn same_origin_redirects() -> redirect::Policy {
-    redirect::Policy::custom(|attempt| {
-        let Some(first) = attempt.previous().first().cloned() else {
-            return attempt.follow();
-        };
-        if !same_origin(&first, attempt.url()) {
-            let refused = OffHostRedirect {
-                from: origin_of(&first),
-                to: origin_of(attempt.url()),
-            };
-            return attempt.error(refused);
-        }
-        if attempt.previous().len() > 5 {
-            return attempt.stop();
-        }
-        attempt.follow()
-    })
-}
-
-fn is_loopback(url: &Url) -> bool {
-    let host = url
-        .host_str()
-        .unwrap_or("")
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 /// A complete answer: status, the headers the client uses, and the body.
 struct Exchange {
     status: u16,
@@ -169,43 +104,9 @@ struct Exchange {
 /// Why an attempt that may be retried failed.
 enum AttemptFailure {
     Status(Exchange),
-    Transport(reqwest::Error),
+    Transport(HttpError),
     /// The attempt's time ran out.
     Elapsed,
-}
-
-/// The innermost cause of an error, which is the part that says what happened
-/// ("Connection refused (os error 111)").
-fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
-}
-
-fn chain_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut cause = error;
-    while let Some(source) = cause.source() {
-        text.push_str(": ");
-        text.push_str(&source.to_string());
-        cause = source;
-    }
-    text
-}
-
-fn find_off_host_redirect<'a>(
-    error: &'a (dyn std::error::Error + 'static),
-) -> Option<&'a OffHostRedirect> {
-    let mut cause = Some(error);
-    while let Some(current) = cause {
-        if let Some(found) = current.downcast_ref::<OffHostRedirect>() {
-            return Some(found);
-        }
-        cause = current.source();
-    }
-    None
 }
 
 /// Bytes read from the archive file per chunk of the request body.
@@ -236,7 +137,7 @@ impl DatafoldClient {
         };
         let url = Url::parse(&base).map_err(|e| {
             let reason = format!("{e}; write it with its scheme, like https://app.datafold.com");
-            invalid(&sanitize(&base, &config.api_key), &reason)
+            invalid(&clean(&base, &config.api_key), &reason)
         })?;
         if !url.username().is_empty() || url.password().is_some() {
             // Printing the address would print the credentials in it.
@@ -268,23 +169,27 @@ impl DatafoldClient {
         if config.api_key.trim().is_empty() {
             return Err(DatafoldError::MissingApiKey);
         }
-        let mut authorization = HeaderValue::from_str(&format!("Key {}", config.api_key))
-            .map_err(|_| DatafoldError::MalformedApiKey)?;
-        authorization.set_sensitive(true);
-        let http = reqwest::Client::builder()
-            .user_agent(config.user_agent)
-            .connect_timeout(config.connect_timeout)
-            .redirect(same_origin_redirects())
-            .build()
-            .map_err(|e| DatafoldError::ClientSetup {
-                reason: sanitize(&root_cause(&e), &config.api_key),
-            })?;
+        let mut options = ClientOptions::new(config.network);
+        options.user_agent = config.user_agent;
+        options.connect_timeout = config.connect_timeout;
+        options.credential = Some(Credential::new(
+            AUTHORIZATION,
+            format!("Key {}", config.api_key),
+        ));
+        options.allow_insecure_http = config.allow_insecure_http;
+        options.max_answer_bytes = MAX_ANSWER_BYTES;
+        let http = HttpClient::new(options).map_err(|error| match error {
+            SetupError::UnsendableCredential { .. } => DatafoldError::MalformedApiKey,
+            source => DatafoldError::ClientSetup {
+                reason: clean(&foldup_logtext::error_chain(&source), &config.api_key),
+                source,
+            },
+        })?;
         Ok(Self {
             http,
             origin: origin_of(&url),
             base,
             api_key: config.api_key,
-            authorization,
             request_timeout: config.request_timeout,
             retry: config.retry,
         })
@@ -332,9 +237,9 @@ impl DatafoldClient {
     ) -> Result<SubmitReceipt, DatafoldError> {
         let url = self.url(&format!("api/v1/dbt/submit_artifacts/{ci_config_id}"));
         let file_name = upload_file_name(archive);
-        let unreadable = |e: std::io::Error| DatafoldError::ArchiveUnreadable {
+        let unreadable = |source: std::io::Error| DatafoldError::ArchiveUnreadable {
             path: archive.to_path_buf(),
-            reason: e.to_string(),
+            source,
         };
         let mut archive_bytes = 0;
         let build = || {
@@ -404,7 +309,7 @@ impl DatafoldClient {
         Ok(match answer.status.as_str() {
             "ok" => CheckStatus::Present,
             _ => CheckStatus::Missing {
-                status: sanitize(&answer.status, &self.api_key),
+                status: clean(&answer.status, &self.api_key),
             },
         })
     }
@@ -428,7 +333,7 @@ impl DatafoldClient {
             .await?;
         let runs: Vec<CiRun> = self.parse(Operation::ListRuns, &exchange)?;
         // Their text ends up in sentences and CI logs.
-        let clean = |text: String| sanitize(&text, &self.api_key);
+        let clean = |text: String| clean(&text, &self.api_key);
         Ok(runs
             .into_iter()
             .map(|run| CiRun {
@@ -528,7 +433,7 @@ impl DatafoldClient {
                 .collect();
             DatafoldError::UnexpectedAnswer {
                 operation,
-                reason: sanitize(
+                reason: clean(
                     &format!("{e}; the answer began with: {excerpt}"),
                     &self.api_key,
                 ),
@@ -553,16 +458,14 @@ impl DatafoldClient {
             let timeout = self
                 .request_timeout
                 .min(deadline.saturating_duration_since(Instant::now()));
-            let request = build()?
-                .header(AUTHORIZATION, self.authorization.clone())
-                .timeout(timeout);
-            let failure = match tokio::time::timeout(timeout, self.send(request)).await {
-                Err(_) => AttemptFailure::Elapsed,
-                Ok(Err(error)) => {
-                    self.refuse_transport_error(&error)?;
+            let request = build()?;
+            let failure = match self.send(request, timeout).await {
+                Err(HttpError::TimedOut { .. }) => AttemptFailure::Elapsed,
+                Err(error) => {
+                    self.refuse_transport_error(operation, &error)?;
                     AttemptFailure::Transport(error)
                 }
-                Ok(Ok(exchange)) if (200..300).contains(&exchange.status) => {
+                Ok(exchange) if (200..300).contains(&exchange.status) => {
                     let message = ServerMessage::from_body(
                         &exchange.body,
                         exchange.content_type.as_deref(),
@@ -582,10 +485,10 @@ impl DatafoldClient {
                     }
                     return Ok((exchange, attempt));
                 }
-                Ok(Ok(exchange)) if is_retryable_status(exchange.status) => {
+                Ok(exchange) if is_retryable_status(exchange.status) => {
                     AttemptFailure::Status(exchange)
                 }
-                Ok(Ok(exchange)) => return Err(self.refusal(operation, ci_config_id, exchange)),
+                Ok(exchange) => return Err(self.refusal(operation, ci_config_id, exchange)),
             };
             let wait = match &failure {
                 AttemptFailure::Status(Exchange {
@@ -609,61 +512,50 @@ impl DatafoldClient {
         }
     }
 
-    /// Sends a request and reads its whole answer (up to [`MAX_ANSWER_BYTES`]).
-    async fn send(&self, request: RequestBuilder) -> Result<Exchange, reqwest::Error> {
-        let mut response = request.send().await?;
-        let header = |name| {
-            response
-                .headers()
-                .get(name)
-                .and_then(|v: &HeaderValue| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let content_type = header(CONTENT_TYPE);
-        let retry_after =
-            header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now()));
-        let location = header(LOCATION);
-        let status = response.status().as_u16();
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await? {
-            body.extend_from_slice(&chunk);
-            if body.len() >= MAX_ANSWER_BYTES {
-                body.truncate(MAX_ANSWER_BYTES);
-                break;
-            }
-        }
+    /// Sends a request and reads its whole answer (up to [`MAX_ANSWER_BYTES`]) within `timeout`.
+    async fn send(
+        &self,
+        request: RequestBuilder,
+        timeout: Duration,
+    ) -> Result<Exchange, HttpError> {
+        let answer: Answer = self.http.send(request, timeout).await?;
+        let header = |name: HeaderName| answer.header(name).map(str::to_owned);
         Ok(Exchange {
-            status,
-            content_type,
-            retry_after,
-            location,
-            body: Bytes::from(body),
+            status: answer.status.as_u16(),
+            content_type: header(CONTENT_TYPE),
+            retry_after: header(RETRY_AFTER).and_then(|v| parse_retry_after(&v, SystemTime::now())),
+            location: header(LOCATION),
+            body: answer.body,
         })
     }
 
     /// Transport errors that retrying cannot fix.
-    fn refuse_transport_error(&self, error: &reqwest::Error) -> Result<(), DatafoldError> {
-        if let Some(redirect) = find_off_host_redirect(error) {
-            return Err(DatafoldError::RedirectToOtherHost {
-                from: redirect.from.clone(),
-                to: redirect.to.clone(),
-            });
-        }
-        let chain = chain_text(error);
-        if error.is_connect() && chain.to_ascii_lowercase().contains("certificate") {
-            return Err(DatafoldError::Certificate {
+    fn refuse_transport_error(
+        &self,
+        operation: Operation,
+        error: &HttpError,
+    ) -> Result<(), DatafoldError> {
+        match error {
+            HttpError::Certificate { reason, .. } => Err(DatafoldError::Certificate {
                 host: self.origin.clone(),
-                reason: sanitize(&root_cause(error), &self.api_key),
-            });
+                reason: reason.clone(),
+            }),
+            HttpError::PlainHttpToOtherHost { .. } => Err(DatafoldError::InsecureHost {
+                host: self.base.clone(),
+            }),
+            HttpError::TooLarge { limit, .. } => Err(DatafoldError::UnexpectedAnswer {
+                operation,
+                reason: format!("the answer is larger than {} MiB", limit / (1024 * 1024)),
+            }),
+            _ => Ok(()),
         }
-        Ok(())
     }
 
     fn describe(&self, failure: &AttemptFailure) -> String {
         match failure {
             AttemptFailure::Status(exchange) => format!("HTTP {}", exchange.status),
-            AttemptFailure::Transport(error) if error.is_timeout() => "timed out".to_owned(),
-            AttemptFailure::Transport(error) => sanitize(&root_cause(error), &self.api_key),
+            AttemptFailure::Transport(HttpError::Unreachable { reason, .. }) => reason.clone(),
+            AttemptFailure::Transport(error) => clean(&error.to_string(), &self.api_key),
             AttemptFailure::Elapsed => "timed out".to_owned(),
         }
     }
@@ -704,7 +596,7 @@ impl DatafoldClient {
                         DatafoldError::Redirected {
                             operation,
                             status: exchange.status,
-                            location: sanitize(&location, &self.api_key),
+                            location: clean(&location, &self.api_key),
                         }
                     }
                 }
@@ -768,13 +660,16 @@ impl DatafoldClient {
                 }
             }
             AttemptFailure::Elapsed => timed_out(),
-            AttemptFailure::Transport(error) if error.is_timeout() => timed_out(),
-            AttemptFailure::Transport(error) => DatafoldError::Unreachable {
+            AttemptFailure::Transport(source) => DatafoldError::Unreachable {
                 operation,
                 host: self.origin.clone(),
-                reason: sanitize(&root_cause(&error), &self.api_key),
+                reason: match &source {
+                    HttpError::Unreachable { reason, .. } => reason.clone(),
+                    other => clean(&other.to_string(), &self.api_key),
+                },
                 attempts,
                 elapsed_secs,
+                source,
             },
         }
     }
@@ -783,6 +678,7 @@ impl DatafoldClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn config(host: &str) -> ClientConfig {
         ClientConfig::new(host, "canary-key-0123456789", "foldup/test")
@@ -795,14 +691,14 @@ mod tests {
         assert!(DatafoldClient::new(config("http://localhost:9")).is_ok());
         assert!(DatafoldClient::new(config("http://[::1]:9")).is_ok());
         let cases = [
-            ("app.datafold.com", 2),
-            ("ftp://app.datafold.com", 2),
-            ("https://app.datafold.com/?x=1", 2),
-            ("http://datafold.example.com", 2),
+            "app.datafold.com",
+            "ftp://app.datafold.com",
+            "https://app.datafold.com/?x=1",
+            "http://datafold.example.com",
         ];
-        for (host, code) in cases {
+        for host in cases {
             let error = DatafoldClient::new(config(host)).expect_err(host);
-            assert_eq!(error.exit_code(), code, "{host}: {error}");
+            assert_eq!(error.kind(), ErrorKind::Configuration, "{host}: {error}");
         }
         let mut insecure = config("http://datafold.example.com");
         insecure.allow_insecure_http = true;
@@ -832,7 +728,7 @@ mod tests {
         broken.api_key = "canary-key\n".into();
         let error = DatafoldClient::new(broken).unwrap_err();
         assert!(matches!(error, DatafoldError::MalformedApiKey));
-        assert_eq!(error.exit_code(), 4);
+        assert_eq!(error.kind(), ErrorKind::Authentication);
     }
 
     #[test]

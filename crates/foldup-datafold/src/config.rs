@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use foldup_http::NetworkSettings;
+
 /// Datafold's SaaS address, datafold-sdk's default for `DATAFOLD_HOST`.
 pub const DEFAULT_HOST: &str = "https://app.datafold.com";
 
@@ -22,6 +24,8 @@ pub struct ClientConfig {
     pub retry: RetryPolicy,
     /// Allow `http://` to a host other than this machine, sending the key unencrypted.
     pub allow_insecure_http: bool,
+    /// Proxies and extra CA certificates, from the environment snapshot.
+    pub network: NetworkSettings,
 }
 
 impl ClientConfig {
@@ -39,6 +43,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(300),
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
+            network: NetworkSettings::default(),
         }
     }
 }
@@ -54,6 +59,7 @@ impl fmt::Debug for ClientConfig {
             .field("request_timeout", &self.request_timeout)
             .field("retry", &self.retry)
             .field("allow_insecure_http", &self.allow_insecure_http)
+            .field("network", &self.network)
             .finish()
     }
 }

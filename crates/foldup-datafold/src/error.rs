@@ -1,13 +1,10 @@
-//! Every way talking to Datafold can fail, each a sentence that says what to do, and the exit
-//! code PRODUCT.md gives it.
+//! Every way talking to Datafold can fail, each a sentence that says what to do, and the
+//! [`ErrorKind`] the binary maps to PRODUCT.md's exit code.
 
 use std::fmt;
 use std::path::PathBuf;
 
 use crate::runs::CiRun;
-
-/// The most of a server's message a sentence quotes.
-const MAX_MESSAGE_CHARS: usize = 300;
 
 /// What the client was doing, for sentences like "Could not upload the dbt artifacts".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +54,7 @@ impl ServerMessage {
                 .is_some_and(|s| s.eq_ignore_ascii_case("<!doctype"));
         if looks_html {
             let title = html_title(&text)
-                .map(|t| sanitize(t, api_key))
+                .map(|t| clean(t, api_key))
                 .filter(|t| !t.is_empty());
             return ServerMessage::Html { title };
         }
@@ -68,7 +65,7 @@ impl ServerMessage {
             Ok(json) => json_message(&json).unwrap_or_else(|| json.to_string()),
             Err(_) => text.into_owned(),
         };
-        ServerMessage::Text(sanitize(&message, api_key))
+        ServerMessage::Text(clean(&message, api_key))
     }
 
     pub fn is_html(&self) -> bool {
@@ -138,32 +135,10 @@ fn html_title(page: &str) -> Option<&str> {
     page.get(start..end).map(str::trim)
 }
 
-/// Makes server-provided text safe to print on one line of a CI log: no control characters
-/// (so no forged log lines, workflow commands or terminal escapes), bounded length, no key.
-pub(crate) fn sanitize(text: &str, api_key: &str) -> String {
-    // Keys shorter than this would blank out ordinary words; real keys are far longer.
-    let redacted = if api_key.len() >= 6 {
-        text.replace(api_key, "<redacted>")
-    } else {
-        text.to_owned()
-    };
-    let mut clean = String::with_capacity(redacted.len().min(MAX_MESSAGE_CHARS * 4));
-    let mut last_was_space = false;
-    for c in redacted.chars() {
-        let c = if c.is_control() { ' ' } else { c };
-        if c == ' ' && last_was_space {
-            continue;
-        }
-        last_was_space = c == ' ';
-        clean.push(c);
-    }
-    let clean = clean.trim();
-    if clean.chars().count() > MAX_MESSAGE_CHARS {
-        let cut: String = clean.chars().take(MAX_MESSAGE_CHARS).collect();
-        format!("{}…", cut.trim_end())
-    } else {
-        clean.to_owned()
-    }
+/// Server-provided text as it may be printed: one line of a CI log, bounded, without the key
+/// (`foldup_logtext`'s policy for prose).
+pub(crate) fn clean(text: &str, api_key: &str) -> String {
+    foldup_logtext::prose(&foldup_logtext::redact(text, api_key))
 }
 
 /// The wait a 429 asked for, as the tail of a parenthesis: `, asking to wait 60 s`.
@@ -195,11 +170,20 @@ pub enum DatafoldError {
     #[error("The Datafold API key contains characters that cannot be sent in an HTTP header (such as a line break); check DATAFOLD_API_KEY for stray quotes or newlines.")]
     MalformedApiKey,
 
-    #[error("foldup could not set up its HTTPS client ({reason}); check the system's CA certificates or SSL_CERT_FILE.")]
-    ClientSetup { reason: String },
+    #[error("foldup could not set up its HTTPS client ({reason}); check the system's CA certificates, SSL_CERT_FILE and HTTPS_PROXY.")]
+    ClientSetup {
+        /// The cause and its own causes, cleaned.
+        reason: String,
+        #[source]
+        source: foldup_http::SetupError,
+    },
 
-    #[error("Could not read the artifacts archive {path} ({reason}); check that the file exists and is readable.")]
-    ArchiveUnreadable { path: PathBuf, reason: String },
+    #[error("Could not read the artifacts archive {} ({source}); check that the file exists and is readable.", path.display())]
+    ArchiveUnreadable {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
 
     #[error("Datafold rejected the API key (HTTP 401{message}); set DATAFOLD_API_KEY to a current key from your Datafold account settings.")]
     Unauthorized { message: ServerMessage },
@@ -250,6 +234,8 @@ pub enum DatafoldError {
         reason: String,
         attempts: u32,
         elapsed_secs: f64,
+        #[source]
+        source: foldup_http::HttpError,
     },
 
     #[error("{host} did not answer in time to {operation} (each attempt may take {timeout_secs:.1} s) after {attempts} attempt(s) over {elapsed_secs:.1} s; check the network, or raise the request timeout for very large uploads.")]
@@ -308,35 +294,51 @@ pub enum DatafoldError {
     },
 }
 
+/// What kind of failure a [`DatafoldError`] is; the binary maps each kind to PRODUCT.md's exit
+/// code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The address or the client's own set-up is wrong, or Datafold redirected elsewhere.
+    Configuration,
+    /// The archive to send could not be read.
+    Artifacts,
+    /// The API key is missing, malformed or refused.
+    Authentication,
+    /// Datafold refused the request itself.
+    Rejected,
+    /// The network or the server failed, retries included.
+    Unavailable,
+    /// The awaited CI run failed, was cancelled, or did not finish in time.
+    RunDidNotPass,
+}
+
 impl DatafoldError {
-    /// The process exit code PRODUCT.md assigns: 2 configuration, 3 artifacts, 4 authentication,
-    /// 5 rejected by Datafold, 6 network or server after retries, 7 the awaited run did not pass.
-    pub fn exit_code(&self) -> i32 {
+    pub fn kind(&self) -> ErrorKind {
         match self {
             DatafoldError::InvalidHost { .. }
             | DatafoldError::InsecureHost { .. }
             | DatafoldError::ClientSetup { .. }
             | DatafoldError::RedirectToOtherHost { .. }
-            | DatafoldError::Redirected { .. } => 2,
-            DatafoldError::ArchiveUnreadable { .. } => 3,
+            | DatafoldError::Redirected { .. } => ErrorKind::Configuration,
+            DatafoldError::ArchiveUnreadable { .. } => ErrorKind::Artifacts,
             DatafoldError::MissingApiKey
             | DatafoldError::MalformedApiKey
             | DatafoldError::Unauthorized { .. }
-            | DatafoldError::Forbidden { .. } => 4,
+            | DatafoldError::Forbidden { .. } => ErrorKind::Authentication,
             DatafoldError::NotFound { .. }
             | DatafoldError::TooLarge { .. }
-            | DatafoldError::Rejected { .. } => 5,
+            | DatafoldError::Rejected { .. } => ErrorKind::Rejected,
             DatafoldError::ServerFailed { .. }
             | DatafoldError::RateLimited { .. }
             | DatafoldError::Unreachable { .. }
             | DatafoldError::TimedOut { .. }
             | DatafoldError::Certificate { .. }
             | DatafoldError::NotDatafold { .. }
-            | DatafoldError::UnexpectedAnswer { .. } => 6,
+            | DatafoldError::UnexpectedAnswer { .. } => ErrorKind::Unavailable,
             DatafoldError::RunFailed { .. }
             | DatafoldError::RunCancelled { .. }
             | DatafoldError::WaitTimedOut { .. }
-            | DatafoldError::RunNotStarted { .. } => 7,
+            | DatafoldError::RunNotStarted { .. } => ErrorKind::RunDidNotPass,
         }
     }
 }
@@ -386,11 +388,11 @@ mod tests {
             "bad\r\n::error::forged\x1b[31m key={KEY} {}",
             "x".repeat(1000)
         );
-        let clean = sanitize(&hostile, KEY);
+        let clean = clean(&hostile, KEY);
         assert!(!clean.contains('\n') && !clean.contains('\r') && !clean.contains('\x1b'));
         assert!(!clean.contains(KEY));
-        assert!(clean.contains("<redacted>"));
-        assert!(clean.chars().count() <= MAX_MESSAGE_CHARS + 1);
+        assert!(clean.contains(foldup_logtext::REDACTED));
+        assert!(clean.chars().count() <= foldup_logtext::MAX_SHOWN_CHARS + 1);
         assert!(clean.ends_with('…'));
     }
 
@@ -408,22 +410,28 @@ mod tests {
     }
 
     #[test]
-    fn exit_codes_follow_the_product_contract() {
+    fn kinds_follow_the_product_contract() {
         let text = || ServerMessage::Text("x".into());
         assert_eq!(
-            DatafoldError::Unauthorized { message: text() }.exit_code(),
-            4
+            DatafoldError::Unauthorized { message: text() }.kind(),
+            ErrorKind::Authentication
         );
-        assert_eq!(DatafoldError::MissingApiKey.exit_code(), 4);
+        assert_eq!(
+            DatafoldError::MissingApiKey.kind(),
+            ErrorKind::Authentication
+        );
         assert_eq!(
             DatafoldError::NotFound {
                 ci_config_id: 1,
                 message: text()
             }
-            .exit_code(),
-            5
+            .kind(),
+            ErrorKind::Rejected
         );
-        assert_eq!(DatafoldError::TooLarge { message: text() }.exit_code(), 5);
+        assert_eq!(
+            DatafoldError::TooLarge { message: text() }.kind(),
+            ErrorKind::Rejected
+        );
         let failed = DatafoldError::ServerFailed {
             operation: Operation::SubmitArtifacts,
             status: 503,
@@ -431,7 +439,7 @@ mod tests {
             attempts: 3,
             elapsed_secs: 1.5,
         };
-        assert_eq!(failed.exit_code(), 6);
+        assert_eq!(failed.kind(), ErrorKind::Unavailable);
         assert_eq!(
             failed.to_string(),
             "Datafold kept failing to upload the dbt artifacts (HTTP 503: \"x\") after 3 attempt(s) over 1.5 s; \
@@ -442,8 +450,8 @@ mod tests {
                 commit_sha: "a".into(),
                 waited_secs: 1.0
             }
-            .exit_code(),
-            7
+            .kind(),
+            ErrorKind::RunDidNotPass
         );
     }
 }

@@ -5,11 +5,13 @@
 //! [`RetryPolicy`] (attempts and total time). Connection errors, timeouts, 429 and 5xx answers
 //! are retried with exponential backoff and jitter, honouring `Retry-After`; other answers are
 //! final. Every failure is a [`DatafoldError`] whose message is one sentence saying what to do,
-//! quoting the server's own message (cleaned, never the API key), with an exit code.
+//! quoting the server's own message (cleaned, never the API key), with an [`ErrorKind`] the
+//! binary maps to an exit code.
 //!
-//! TLS is rustls with the platform verifier, so the system's roots and `SSL_CERT_FILE` apply;
-//! `HTTPS_PROXY`/`NO_PROXY` are honoured. The key never follows a redirect to another host and
-//! never travels over plain HTTP to another machine unless explicitly allowed.
+//! HTTP is `foldup_http`'s: TLS is rustls with the platform verifier plus the `SSL_CERT_FILE`
+//! bundle, proxies are `HTTPS_PROXY`/`NO_PROXY` as [`ClientConfig::network`] gives them (the
+//! environment snapshot's), and redirects are never followed: a redirect is reported, and the key
+//! never goes to another host, nor over plain HTTP to another machine unless explicitly allowed.
 
 mod client;
 mod config;
@@ -22,5 +24,5 @@ pub use client::{
     RUN_START_TIMEOUT,
 };
 pub use config::{ClientConfig, RetryPolicy, DEFAULT_HOST};
-pub use error::{AskedWait, DatafoldError, Operation, ServerMessage};
+pub use error::{AskedWait, DatafoldError, ErrorKind, Operation, ServerMessage};
 pub use runs::{CiRun, RunState};

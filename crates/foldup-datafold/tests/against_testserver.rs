@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use foldup_datafold::{
-    CheckStatus, ClientConfig, DatafoldClient, DatafoldError, RetryPolicy, RunState, ServerMessage,
-    SubmitFields,
+    CheckStatus, ClientConfig, DatafoldClient, DatafoldError, ErrorKind, RetryPolicy, RunState,
+    ServerMessage, SubmitFields,
 };
 use foldup_testserver::{sha256_hex, Fault, RunOutcome, RunPlan, ServerConfig, TestServer};
 
@@ -71,11 +71,11 @@ fn archive(dir: &Path, noise_bytes: usize) -> PathBuf {
     path
 }
 
-/// Checks what every failure must be: the documented exit code, one line, no key anywhere.
-fn assert_failure(error: &DatafoldError, code: i32) {
+/// Checks what every failure must be: the kind the binary maps to the documented exit code, one line, no key anywhere.
+fn assert_failure(error: &DatafoldError, kind: ErrorKind) {
     let text = error.to_string();
     let debug = format!("{error:?}");
-    assert_eq!(error.exit_code(), code, "{text}");
+    assert_eq!(error.kind(), kind, "{text}");
     assert!(
         !text.contains(KEY) && !debug.contains(KEY),
         "the key leaked: {text} / {debug}"
@@ -199,7 +199,7 @@ async fn a_persistent_503_stops_after_the_configured_attempts() {
         .await
         .unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(
         matches!(
             error,
@@ -237,7 +237,7 @@ async fn the_total_budget_ends_retries_before_the_attempts_run_out() {
         "{:?}",
         started.elapsed()
     );
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(
         error.to_string().contains("Internal server error"),
         "{error}"
@@ -308,7 +308,7 @@ async fn a_retry_after_beyond_the_budget_fails_at_once() {
         "{:?}",
         started.elapsed()
     );
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(
         matches!(error, DatafoldError::RateLimited { attempts: 1, .. }),
         "{error:?}"
@@ -325,7 +325,7 @@ async fn a_rejected_key_is_exit_4_without_retrying() {
         .submit_artifacts(CI, &archive, &fields())
         .await
         .unwrap_err();
-    assert_failure(&error, 4);
+    assert_failure(&error, ErrorKind::Authentication);
     assert!(error.to_string().contains("Invalid API key"), "{error}");
     assert!(error.to_string().contains("DATAFOLD_API_KEY"), "{error}");
     assert_eq!(other_key_server.requests().len(), 1);
@@ -333,7 +333,7 @@ async fn a_rejected_key_is_exit_4_without_retrying() {
     let server = server();
     server.set_fault(Fault::Forbidden);
     let error = client(&server).list_runs(CI, SHA).await.unwrap_err();
-    assert_failure(&error, 4);
+    assert_failure(&error, ErrorKind::Authentication);
     assert!(
         matches!(
             error,
@@ -356,7 +356,7 @@ async fn an_unknown_ci_config_is_exit_5_with_datafolds_message() {
         .submit_artifacts(99, &archive, &fields())
         .await
         .unwrap_err();
-    assert_failure(&error, 5);
+    assert_failure(&error, ErrorKind::Rejected);
     assert!(
         error.to_string().contains("CI config with id 99 not found"),
         "{error}"
@@ -376,7 +376,7 @@ async fn other_client_errors_are_exit_5_without_retrying() {
         .submit_artifacts(CI, &archive, &fields())
         .await
         .unwrap_err();
-    assert_failure(&error, 5);
+    assert_failure(&error, ErrorKind::Rejected);
     assert!(matches!(error, DatafoldError::TooLarge { .. }), "{error:?}");
 
     server.set_fault(Fault::Status {
@@ -387,7 +387,7 @@ async fn other_client_errors_are_exit_5_without_retrying() {
         .submit_artifacts(CI, &archive, &fields())
         .await
         .unwrap_err();
-    assert_failure(&error, 5);
+    assert_failure(&error, ErrorKind::Rejected);
     assert!(
         matches!(error, DatafoldError::Rejected { status: 400, .. }),
         "{error:?}"
@@ -402,7 +402,7 @@ async fn other_client_errors_are_exit_5_without_retrying() {
         .submit_artifacts(CI, &archive, &nightly)
         .await
         .unwrap_err();
-    assert_failure(&error, 5);
+    assert_failure(&error, ErrorKind::Rejected);
     assert!(error.to_string().contains("body.run_type"), "{error}");
     assert_eq!(server.requests().len(), 3);
 }
@@ -421,7 +421,7 @@ async fn an_answer_slower_than_the_timeout_is_retried_then_exit_6() {
     let started = Instant::now();
     let error = client(&server).list_runs(CI, SHA).await.unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(matches!(error, DatafoldError::TimedOut { .. }), "{error:?}");
     assert!(server.requests().len() >= 2);
 }
@@ -438,7 +438,7 @@ async fn a_server_that_never_answers_ends_within_the_budget() {
         .await
         .unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(matches!(error, DatafoldError::TimedOut { .. }), "{error:?}");
     let hung = server.requests();
     assert!(!hung.is_empty() && hung.iter().all(|r| r.response_status.is_none()));
@@ -451,7 +451,7 @@ async fn a_trickled_answer_is_cut_off_by_the_timeout() {
     let started = Instant::now();
     let error = client(&server).list_runs(CI, SHA).await.unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(matches!(error, DatafoldError::TimedOut { .. }), "{error:?}");
 }
 
@@ -484,7 +484,7 @@ async fn persistent_resets_are_exit_6_naming_the_cause() {
         .await
         .unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(
         matches!(error, DatafoldError::Unreachable { attempts: 4, .. }),
         "{error:?}"
@@ -499,7 +499,7 @@ async fn an_html_error_page_is_named_as_a_proxys() {
     let started = Instant::now();
     let error = client(&server).list_runs(CI, SHA).await.unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     let text = error.to_string();
     assert!(
         text.contains("HTML page") && text.contains("proxy") && text.contains("502 Bad Gateway"),
@@ -509,7 +509,7 @@ async fn an_html_error_page_is_named_as_a_proxys() {
 
     server.set_fault(Fault::HtmlErrorPage { status: 403 });
     let error = client(&server).list_runs(CI, SHA).await.unwrap_err();
-    assert_failure(&error, 4);
+    assert_failure(&error, ErrorKind::Authentication);
     assert!(
         matches!(
             &error,
@@ -532,7 +532,7 @@ async fn a_2xx_html_page_is_never_taken_for_a_successful_upload() {
         .submit_artifacts(CI, &archive, &fields())
         .await
         .unwrap_err();
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(
         matches!(error, DatafoldError::NotDatafold { status: 200, .. }),
         "{error:?}"
@@ -552,7 +552,7 @@ async fn the_key_never_follows_a_redirect_to_another_host() {
             status,
         });
         let error = client(&server).list_runs(CI, SHA).await.unwrap_err();
-        assert_failure(&error, 2);
+        assert_failure(&error, ErrorKind::Configuration);
         assert!(
             matches!(error, DatafoldError::RedirectToOtherHost { .. }),
             "{error:?}"
@@ -562,7 +562,7 @@ async fn the_key_never_follows_a_redirect_to_another_host() {
             .submit_artifacts(CI, &archive, &fields())
             .await
             .unwrap_err();
-        assert_failure(&error, 2);
+        assert_failure(&error, ErrorKind::Configuration);
     }
     assert!(
         elsewhere.requests().is_empty(),
@@ -578,7 +578,7 @@ async fn a_redirect_loop_on_the_same_host_ends_as_exit_2() {
         status: 302,
     });
     let error = client(&server).list_runs(CI, SHA).await.unwrap_err();
-    assert_failure(&error, 2);
+    assert_failure(&error, ErrorKind::Configuration);
     assert!(
         matches!(error, DatafoldError::Redirected { status: 302, .. }),
         "{error:?}"
@@ -599,7 +599,7 @@ async fn a_refused_connection_is_retried_then_exit_6() {
         .await
         .unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
     assert!(
         matches!(error, DatafoldError::Unreachable { attempts: 4, .. }),
         "{error:?}"
@@ -621,7 +621,7 @@ async fn a_name_that_does_not_resolve_is_exit_6_within_the_budget() {
         .await
         .unwrap_err();
     assert_within_budget(started);
-    assert_failure(&error, 6);
+    assert_failure(&error, ErrorKind::Unavailable);
 }
 
 #[tokio::test]
@@ -731,14 +731,14 @@ async fn waiting_ends_ok_when_the_run_is_done() {
 async fn waiting_ends_with_exit_7_when_the_run_fails_or_is_cancelled() {
     let (failed, _) = wait_with(RunOutcome::Failed, 2, Duration::from_secs(10)).await;
     let failed = failed.unwrap_err();
-    assert_failure(&failed, 7);
+    assert_failure(&failed, ErrorKind::RunDidNotPass);
     assert!(
         matches!(failed, DatafoldError::RunFailed { .. }),
         "{failed:?}"
     );
     let (cancelled, _) = wait_with(RunOutcome::Cancelled, 1, Duration::from_secs(10)).await;
     let cancelled = cancelled.unwrap_err();
-    assert_failure(&cancelled, 7);
+    assert_failure(&cancelled, ErrorKind::RunDidNotPass);
     assert!(
         matches!(cancelled, DatafoldError::RunCancelled { .. }),
         "{cancelled:?}"
@@ -755,7 +755,7 @@ async fn waiting_times_out_with_exit_7() {
         "{:?}",
         started.elapsed()
     );
-    assert_failure(&error, 7);
+    assert_failure(&error, ErrorKind::RunDidNotPass);
     assert!(
         matches!(error, DatafoldError::WaitTimedOut { .. }),
         "{error:?}"
@@ -772,7 +772,7 @@ async fn waiting_for_a_run_that_never_starts_is_exit_7() {
         .await
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(1) + SLACK);
-    assert_failure(&error, 7);
+    assert_failure(&error, ErrorKind::RunDidNotPass);
     assert!(
         matches!(error, DatafoldError::RunNotStarted { .. }),
         "{error:?}"
@@ -786,6 +786,6 @@ async fn an_unreadable_archive_is_exit_3_before_any_request() {
         .submit_artifacts(CI, Path::new("/nonexistent/artifacts.zip"), &fields())
         .await
         .unwrap_err();
-    assert_failure(&error, 3);
+    assert_failure(&error, ErrorKind::Artifacts);
     assert!(server.requests().is_empty());
 }

@@ -32,14 +32,22 @@ pub enum GitHubError {
     #[error("GITHUB_REPOSITORY '{0}' is not of the form owner/name")]
     InvalidRepository(String),
 
-    #[error("the GitHub API client could not be set up ({0})")]
-    Client(String),
+    #[error("GITHUB_API_URL '{0}' is plain http:// to another machine, so foldup does not send the GitHub token there; use its https:// address")]
+    PlainHttpApiUrl(String),
+
+    #[error("the GitHub API client could not be set up ({})", foldup_core::log_text::prose(&foldup_core::log_text::error_chain(.0)))]
+    Client(#[source] foldup_core::http::SetupError),
 
     #[error("the GitHub API at {url} did not answer within {} ms", timeout.as_millis())]
     ApiTimeout { url: String, timeout: Duration },
 
     #[error("the GitHub API at {url} could not be reached ({reason})")]
-    ApiUnreachable { url: String, reason: String },
+    ApiUnreachable {
+        url: String,
+        reason: String,
+        #[source]
+        source: foldup_core::http::HttpError,
+    },
 
     #[error("the GitHub API at {url} answered {status}: {message}")]
     ApiStatus {

@@ -2,12 +2,11 @@
 //! the push build is really that pull request's build. Runs only with a token, is bounded by a
 //! timeout, and never fails detection.
 
-use std::error::Error as _;
 use std::time::Duration;
 
-use foldup_core::{sanitize_line, CiContext, CommitSha, Env, RunType, Secret, Sourced};
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT, AUTHORIZATION};
-use reqwest::{redirect, NoProxy, Proxy, Url};
+use foldup_core::http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION};
+use foldup_core::http::{ClientOptions, Credential, HttpClient, HttpError, Url};
+use foldup_core::{log_text, sanitize_line, CiContext, CommitSha, Env, RunType, Secret, Sourced};
 
 use crate::event_payload::PullRequest;
 use crate::GitHubError;
@@ -71,7 +70,7 @@ pub(crate) async fn apply_open_pull_request(
         }
         Err(error) => ctx.warnings.push(format!(
             "Could not ask GitHub for an open pull request of this commit: {}; foldup kept the answer from the environment.",
-            redact(&error.to_string(), token)
+            log_text::redact(&error.to_string(), token.expose())
         )),
     }
 }
@@ -88,43 +87,43 @@ pub(crate) async fn find_open_pull_request(
     timeout: Duration,
 ) -> Result<Option<OpenPullRequest>, GitHubError> {
     let url = pulls_url(api_url, repository, sha)?;
-    let client = client(env, &url, token, timeout)?;
+    let http = client(env, token)?;
     let shown_url = url.to_string();
-    let answer = tokio::time::timeout(timeout, fetch(&client, url, token)).await;
-    let body = match answer {
-        Err(_elapsed) => {
-            return Err(GitHubError::ApiTimeout {
-                url: shown_url,
+    let answer = http
+        .send(http.get(url), timeout)
+        .await
+        .map_err(|error| match error {
+            HttpError::TimedOut { .. } => GitHubError::ApiTimeout {
+                url: shown_url.clone(),
                 timeout,
-            })
-        }
-        Ok(Err(FetchError::Timeout)) => {
-            return Err(GitHubError::ApiTimeout {
-                url: shown_url,
-                timeout,
-            })
-        }
-        Ok(Err(FetchError::Unreachable(reason))) => {
-            return Err(GitHubError::ApiUnreachable {
-                url: shown_url,
-                reason,
-            })
-        }
-        Ok(Err(FetchError::Status(status, message))) => {
-            return Err(GitHubError::ApiStatus {
-                url: shown_url,
-                status,
-                message,
-            })
-        }
-        Ok(Err(FetchError::TooLarge)) => {
-            return Err(GitHubError::ApiMalformed {
-                url: shown_url,
-                reason: format!("more than {} MiB", MAX_RESPONSE_BYTES / (1024 * 1024)),
-            })
-        }
-        Ok(Ok(body)) => body,
-    };
+            },
+            HttpError::TooLarge { limit, .. } => GitHubError::ApiMalformed {
+                url: shown_url.clone(),
+                reason: format!("more than {} MiB", limit / (1024 * 1024)),
+            },
+            HttpError::PlainHttpToOtherHost { .. } => {
+                GitHubError::PlainHttpApiUrl(sanitize_line(api_url.trim()))
+            }
+            HttpError::Unreachable { ref reason, .. }
+            | HttpError::Certificate { ref reason, .. } => GitHubError::ApiUnreachable {
+                url: shown_url.clone(),
+                reason: reason.clone(),
+                source: error,
+            },
+            other => GitHubError::ApiUnreachable {
+                url: shown_url.clone(),
+                reason: http.clean(&other.to_string()),
+                source: other,
+            },
+        })?;
+    if !answer.status.is_success() {
+        return Err(GitHubError::ApiStatus {
+            url: shown_url,
+            status: answer.status.as_u16(),
+            message: http.clean(&status_message(answer.status.as_u16(), &answer.body)),
+        });
+    }
+    let body = answer.body;
     let pulls: Vec<PullRequest> =
         serde_json::from_slice(&body).map_err(|e| GitHubError::ApiMalformed {
             url: shown_url,
@@ -177,77 +176,27 @@ fn pulls_url(api_url: &str, repository: &str, sha: &CommitSha) -> Result<Url, Gi
     Ok(url)
 }
 
-fn client(
-    env: &Env,
-    url: &Url,
-    token: &Secret,
-    timeout: Duration,
-) -> Result<reqwest::Client, GitHubError> {
-    let mut headers = HeaderMap::new();
-    headers.insert(
-        ACCEPT,
-        HeaderValue::from_static("application/vnd.github+json"),
-    );
-    headers.insert(
-        "X-GitHub-Api-Version",
-        HeaderValue::from_static("2022-11-28"),
-    );
-    let mut authorization =
-        HeaderValue::try_from(format!("Bearer {}", token.expose())).map_err(|_| {
-            GitHubError::Client(
-                "the GitHub token holds characters that cannot be sent in an HTTP header"
-                    .to_owned(),
-            )
-        })?;
-    authorization.set_sensitive(true);
-    headers.insert(AUTHORIZATION, authorization);
-    let mut builder = reqwest::Client::builder()
-        .user_agent(concat!("foldup/", env!("CARGO_PKG_VERSION")))
-        .default_headers(headers)
-        // A redirect could carry the token to another host; GitHub does not redirect this call.
-        .redirect(redirect::Policy::none())
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .no_proxy();
-    if let Some(proxy) = proxy_from_env(env, url.scheme()) {
-        builder = builder.proxy(proxy);
-    }
-    builder
-        .build()
-        .map_err(|e| GitHubError::Client(redact(&error_chain(&e), token)))
-}
-
-enum FetchError {
-    Timeout,
-    Unreachable(String),
-    Status(u16, String),
-    TooLarge,
-}
-
-async fn fetch(client: &reqwest::Client, url: Url, token: &Secret) -> Result<Vec<u8>, FetchError> {
-    let transport = |e: reqwest::Error| {
-        if e.is_timeout() {
-            FetchError::Timeout
-        } else {
-            FetchError::Unreachable(redact(&error_chain(&e), token))
-        }
-    };
-    let mut response = client.get(url).send().await.map_err(transport)?;
-    let status = response.status();
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(transport)? {
-        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
-            return Err(FetchError::TooLarge);
-        }
-        body.extend_from_slice(&chunk);
-    }
-    if !status.is_success() {
-        return Err(FetchError::Status(
-            status.as_u16(),
-            redact(&status_message(status.as_u16(), &body), token),
-        ));
-    }
-    Ok(body)
+/// The client for GitHub's REST API: the token as a bearer credential, proxies and CA from the
+/// snapshot. A redirect could carry the token elsewhere; GitHub does not redirect this call, and
+/// `foldup_http` never follows one.
+fn client(env: &Env, token: &Secret) -> Result<HttpClient, GitHubError> {
+    let mut options = ClientOptions::new(env.network());
+    options.default_headers = HeaderMap::from_iter([
+        (
+            ACCEPT,
+            HeaderValue::from_static("application/vnd.github+json"),
+        ),
+        (
+            HeaderName::from_static("x-github-api-version"),
+            HeaderValue::from_static("2022-11-28"),
+        ),
+    ]);
+    options.credential = Some(Credential::new(
+        AUTHORIZATION,
+        format!("Bearer {}", token.expose()),
+    ));
+    options.max_answer_bytes = MAX_RESPONSE_BYTES;
+    HttpClient::new(options).map_err(GitHubError::Client)
 }
 
 /// GitHub's error bodies are `{"message": "...", "documentation_url": "..."}`.
@@ -265,42 +214,6 @@ fn status_message(status: u16, body: &[u8]) -> String {
         403 | 404 => format!("{message} (the token may lack read access to pull requests)"),
         _ => message,
     }
-}
-
-/// The error and its causes on one line; reqwest's top-level message alone hides the cause.
-fn error_chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    sanitize_line(&text)
-}
-
-/// Whatever a server or library echoes, the token never reaches a log.
-fn redact(text: &str, token: &Secret) -> String {
-    if token.expose().is_empty() {
-        text.to_owned()
-    } else {
-        text.replace(token.expose(), "***")
-    }
-}
-
-/// The proxy the usual variables ask for, read from the snapshot rather than the process.
-fn proxy_from_env(env: &Env, scheme: &str) -> Option<Proxy> {
-    let names: &[&str] = if scheme == "https" {
-        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
-    } else {
-        &["http_proxy", "HTTP_PROXY", "ALL_PROXY", "all_proxy"]
-    };
-    let url = names.iter().find_map(|name| env.get(name))?;
-    let no_proxy = env
-        .get("NO_PROXY")
-        .or_else(|| env.get("no_proxy"))
-        .and_then(NoProxy::from_string);
-    Proxy::all(url.trim()).ok().map(|p| p.no_proxy(no_proxy))
 }
 
 #[cfg(test)]

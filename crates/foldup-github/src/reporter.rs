@@ -60,7 +60,7 @@ impl GitHubReporter {
     /// An annotation keeps its line breaks (the runner shows `%0A` as one) but no other control
     /// character, so no terminal escape reaches the log.
     fn annotation(&self, name: &str, message: &str) {
-        let text: Vec<String> = message.lines().map(visible_line).collect();
+        let text: Vec<String> = message.lines().map(sanitize_line).collect();
         self.command(name, &text.join("\n"));
     }
 
@@ -94,7 +94,7 @@ impl Reporter for GitHubReporter {
     }
 
     fn group_start(&self, title: &str) {
-        self.command("group", &visible_line(title));
+        self.command("group", &sanitize_line(title));
     }
 
     fn group_end(&self) {
@@ -103,7 +103,7 @@ impl Reporter for GitHubReporter {
 
     fn info(&self, message: &str) {
         for line in message.lines() {
-            self.write_line(&inert_line(&visible_line(line)));
+            self.write_line(&inert_line(&sanitize_line(line)));
         }
     }
 
@@ -158,14 +158,6 @@ fn escape_data(data: &str) -> String {
     data.replace('%', "%25")
         .replace('\r', "%0D")
         .replace('\n', "%0A")
-}
-
-/// `sanitize_line`, and the Unicode line and paragraph separators escaped too: some viewers
-/// break lines there, which would let a value draw a line of its own.
-fn visible_line(text: &str) -> String {
-    sanitize_line(text)
-        .replace('\u{2028}', "\\u{2028}")
-        .replace('\u{2029}', "\\u{2029}")
 }
 
 /// A line (already free of control characters) that the runner will not read as a command:

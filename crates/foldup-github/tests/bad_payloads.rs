@@ -358,7 +358,7 @@ async fn a_bad_github_sha_is_missing_with_the_reason() {
     assert_eq!(json["commit_sha"], Value::Null);
     let reason = json["sources"]["commit_sha"].as_str().unwrap();
     assert!(
-        reason.starts_with("GITHUB_SHA: commit sha 'not-a-sha?[31m' is not a 40-digit hex"),
+        reason.starts_with("GITHUB_SHA: commit sha 'not-a-sha\\u{1b}[31m' is not a 40-digit hex"),
         "{reason}"
     );
     assert_eq!(json["repository"], "Codertocat/Hello-World");

@@ -358,3 +358,23 @@ async fn no_look_up_without_a_token_or_when_the_answer_is_already_known() {
 
     assert!(requests.lock().unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn the_token_never_goes_over_plain_http_to_another_machine() {
+    // The stand-in serves as the snapshot's proxy: had foldup sent the request, it would have
+    // arrived there (and answered with the pull request).
+    let (proxy, requests) = start(Answer::Json(json!([pull_request_headed_by_push()]))).await;
+    let api_url = "http://github.example.com/api/v3";
+    let env = feature_push_env(api_url).with("HTTP_PROXY", &proxy);
+    let ctx = detect(&env, &options_with_token(Duration::from_secs(5))).await;
+    assert!(requests.lock().unwrap().is_empty(), "the token went out");
+    assert_eq!(ctx.warnings.len(), 1, "{:?}", ctx.warnings);
+    assert!(
+        ctx.warnings[0]
+            .contains("GITHUB_API_URL 'http://github.example.com/api/v3' is plain http://")
+            && ctx.warnings[0].contains("https://"),
+        "{:?}",
+        ctx.warnings
+    );
+    assert_eq!(ctx.run_type.value, None, "the environment's answer stands");
+}

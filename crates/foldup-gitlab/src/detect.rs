@@ -3,7 +3,7 @@
 use foldup_core::{CiContext, CommitSha, Env, ProductionBranch, RunType, Sourced};
 
 use crate::open_merge_requests::{parse_iid, parse_open_merge_requests};
-use crate::{quoted, NAME};
+use crate::{quoted, PROVIDER_NAME};
 
 /// What the variables alone say.
 pub(crate) struct EnvAnswer {
@@ -14,7 +14,7 @@ pub(crate) struct EnvAnswer {
 }
 
 pub(crate) fn detect_from_env(env: &Env, configured_production_branch: Option<&str>) -> EnvAnswer {
-    let mut context = CiContext::new(NAME);
+    let mut context = CiContext::new(PROVIDER_NAME);
     context.repository = variable(env, "CI_PROJECT_PATH");
     context.build_url = variable(env, "CI_PIPELINE_URL").or(variable(env, "CI_JOB_URL"));
     context.default_branch = variable(env, "CI_DEFAULT_BRANCH");

@@ -31,7 +31,15 @@ pub enum GitLabError {
     #[error(
         "GitLab at {server} could not be reached ({reason}); check the network or CI_SERVER_URL"
     )]
-    Unreachable { server: String, reason: String },
+    Unreachable {
+        server: String,
+        reason: String,
+        #[source]
+        source: foldup_core::http::HttpError,
+    },
+
+    #[error("GitLab at {server} is plain http:// to another machine, so foldup does not send the token there; set CI_SERVER_URL to its https:// address")]
+    PlainHttp { server: String },
 
     #[error("GitLab at {server} gave no answer within {waited}; retry later or raise the look-up timeout")]
     Timeout { server: String, waited: String },

@@ -13,8 +13,8 @@ mod open_merge_requests;
 mod reporter;
 
 use foldup_core::{
-    async_trait, sanitize_line, CiContext, CiProvider, DetectError, DetectOptions, Env, Reporter,
-    RunType, Secret, Sourced,
+    async_trait, CiContext, CiProvider, DetectError, DetectOptions, Env, Reporter, RunType, Secret,
+    Sourced,
 };
 
 pub use error::GitLabError;
@@ -24,8 +24,8 @@ pub use open_merge_requests::{
 };
 pub use reporter::GitLabReporter;
 
-/// The plugin's name in `--provider` and `env --json`.
-pub const NAME: &str = "gitlab-ci";
+/// The name of this plugin in `--provider` and `env --json`.
+pub const PROVIDER_NAME: &str = "gitlab-ci";
 
 /// GitLab CI: GitLab's own runners, and gitlab-ci-local (which sets `GITLAB_CI=false`).
 #[derive(Debug, Default, Clone, Copy)]
@@ -34,7 +34,7 @@ pub struct GitLabCi;
 #[async_trait]
 impl CiProvider for GitLabCi {
     fn name(&self) -> &'static str {
-        NAME
+        PROVIDER_NAME
     }
 
     /// `GITLAB_CI` set to anything: GitLab sets `true`, gitlab-ci-local sets `false`.
@@ -121,10 +121,5 @@ async fn ask_gitlab_for_merge_request(
 
 /// A user-supplied value made safe and short for a message or a `sources` entry.
 pub(crate) fn quoted(value: &str) -> String {
-    const LIMIT: usize = 120;
-    let mut shown: String = sanitize_line(value.trim()).chars().take(LIMIT).collect();
-    if value.trim().chars().count() > LIMIT {
-        shown.push('…');
-    }
-    shown
+    foldup_core::log_text::shown(value.trim())
 }

@@ -1,22 +1,29 @@
-//! The optional look-up of a branch's open merge request through GitLab's REST API (the
-//! `gitlab` crate), for branch pipelines whose variables name none.
+//! The optional look-up of a branch's open merge request through GitLab's REST API, for branch
+//! pipelines whose variables name none. The `gitlab` crate's typed endpoints build the requests;
+//! `foldup_http` sends them (its client traits are implemented here over foldup's one HTTP
+//! client, so proxies and CA come from the environment snapshot like every other request).
 
 use std::time::Duration;
 
+use foldup_core::http::header::HeaderName;
+use foldup_core::http::{
+    Bytes, ClientOptions, Credential, HttpClient, HttpError, NetworkSettings, SetupError, Url,
+};
 use foldup_core::{Env, Secret};
 use gitlab::api::projects::merge_requests::{MergeRequestState, MergeRequests};
-use gitlab::api::{ApiError, AsyncQuery};
-use gitlab::{GitlabBuilder, GitlabError, RestError};
+use gitlab::api::users::CurrentUser;
+use gitlab::api::{ApiError, AsyncClient, AsyncQuery, RestClient};
 use serde::Deserialize;
 
 use crate::{quoted, GitLabError};
 
-/// A GitLab instance's address, as the `gitlab` crate wants it: host (with port and any
-/// relative URL root) and whether to speak plain http.
+/// A GitLab instance's address: host (with port and any relative URL root), whether to speak
+/// plain http, and the network settings to reach it with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitLabServer {
     host: String,
     insecure: bool,
+    network: NetworkSettings,
 }
 
 impl GitLabServer {
@@ -42,21 +49,28 @@ impl GitLabServer {
         Ok(Self {
             host: host.to_owned(),
             insecure,
+            network: NetworkSettings::default(),
         })
     }
 
+    /// The same server, reached through `network`'s proxies and CA certificates.
+    pub fn with_network(mut self, network: NetworkSettings) -> Self {
+        self.network = network;
+        self
+    }
+
     /// The instance named by GitLab's variables: `CI_SERVER_URL`, else `CI_API_V4_URL` without
-    /// its `/api/v4`.
+    /// its `/api/v4`; reached with the snapshot's proxies and CA certificates.
     pub fn from_env(env: &Env) -> Result<Self, GitLabError> {
-        if let Some(url) = env.get("CI_SERVER_URL") {
-            return Self::parse(url);
-        }
-        if let Some(api) = env.get("CI_API_V4_URL") {
+        let server = if let Some(url) = env.get("CI_SERVER_URL") {
+            Self::parse(url)?
+        } else if let Some(api) = env.get("CI_API_V4_URL") {
             let api = api.trim().trim_end_matches('/');
-            let base = api.strip_suffix("/api/v4").unwrap_or(api);
-            return Self::parse(base);
-        }
-        Err(GitLabError::NoServerUrl)
+            Self::parse(api.strip_suffix("/api/v4").unwrap_or(api))?
+        } else {
+            return Err(GitLabError::NoServerUrl);
+        };
+        Ok(server.with_network(env.network()))
     }
 
     /// The instance URL, for messages.
@@ -97,7 +111,7 @@ pub async fn find_open_merge_requests(
     timeout: Duration,
 ) -> Result<Vec<OpenMergeRequest>, GitLabError> {
     tracing::debug!(server = %server.url(), project, branch, "asking GitLab for open merge requests");
-    let call = list_open_merge_requests(server, token, project, branch);
+    let call = list_open_merge_requests(server, token, project, branch, timeout);
     match tokio::time::timeout(timeout, call).await {
         Ok(answer) => answer,
         Err(_elapsed) => Err(GitLabError::Timeout {
@@ -112,17 +126,21 @@ async fn list_open_merge_requests(
     token: &Secret,
     project: &str,
     branch: &str,
+    timeout: Duration,
 ) -> Result<Vec<OpenMergeRequest>, GitLabError> {
-    let mut builder = GitlabBuilder::new(server.host.clone(), token.expose());
-    if server.insecure {
-        builder.insecure();
-    }
-    builder.user_agent(concat!("foldup/", env!("CARGO_PKG_VERSION")));
-    // Building the client checks the token with `GET /api/v4/user`.
-    let client = builder
-        .build_async()
-        .await
-        .map_err(|error| client_error(error, server, token))?;
+    let client = GitLabRest::new(server, token, timeout)?;
+    // The token first, as the `gitlab` crate's own client does: a 404 there means the address
+    // is not a GitLab API, which is a clearer sentence than "project not found".
+    gitlab::api::ignore(
+        CurrentUser::builder()
+            .build()
+            .map_err(|error| GitLabError::Other {
+                reason: quoted(&error.to_string()),
+            })?,
+    )
+    .query_async(&client)
+    .await
+    .map_err(|error| api_error(error, Stage::Connect, server))?;
 
     let project = project.trim();
     let mut endpoint = MergeRequests::builder();
@@ -135,17 +153,69 @@ async fn list_open_merge_requests(
         .source_branch(branch)
         .build()
         .map_err(|error| GitLabError::Other {
-            reason: error.to_string(),
+            reason: quoted(&error.to_string()),
         })?;
     let listed: Vec<OpenMergeRequest> = endpoint
         .query_async(&client)
         .await
-        .map_err(|error| api_error(error, Stage::List { project }, server, token))?;
+        .map_err(|error| api_error(error, Stage::List { project }, server))?;
     // The list also holds merge requests from forks whose branch has the same name.
     Ok(listed
         .into_iter()
         .filter(|mr| mr.source_project_id == Some(mr.project_id) && mr.source_branch == branch)
         .collect())
+}
+
+/// The `gitlab` crate's client traits over foldup's own HTTP client: `PRIVATE-TOKEN` auth,
+/// proxies and CA from the snapshot, no redirects, bounded answers.
+struct GitLabRest {
+    http: HttpClient,
+    /// `https://host[:port][/root]/api/v4/`.
+    api: Url,
+    timeout: Duration,
+}
+
+impl GitLabRest {
+    fn new(server: &GitLabServer, token: &Secret, timeout: Duration) -> Result<Self, GitLabError> {
+        let api = Url::parse(&format!("{}/api/v4/", server.url()))
+            .map_err(|_| GitLabError::BadServerUrl(server.url()))?;
+        let mut options = ClientOptions::new(server.network.clone());
+        options.credential = Some(Credential::new(
+            HeaderName::from_static("private-token"),
+            token.expose(),
+        ));
+        // A page of merge requests is tens of KiB.
+        options.max_answer_bytes = 8 * 1024 * 1024;
+        let http = HttpClient::new(options).map_err(|error| match error {
+            SetupError::UnsendableCredential { .. } => GitLabError::UnusableToken,
+            other => GitLabError::Other {
+                reason: quoted(&foldup_core::log_text::error_chain(&other)),
+            },
+        })?;
+        Ok(Self { http, api, timeout })
+    }
+}
+
+impl RestClient for GitLabRest {
+    type Error = HttpError;
+
+    fn rest_endpoint(&self, endpoint: &str) -> Result<Url, ApiError<HttpError>> {
+        Ok(self.api.join(endpoint)?)
+    }
+}
+
+#[foldup_core::async_trait]
+impl AsyncClient for GitLabRest {
+    async fn rest_async(
+        &self,
+        request: http::request::Builder,
+        body: Vec<u8>,
+    ) -> Result<http::Response<Bytes>, ApiError<HttpError>> {
+        self.http
+            .send_http(request, body, self.timeout)
+            .await
+            .map_err(ApiError::client)
+    }
 }
 
 /// `300 ms`, `5 s`, `2.5 s`.
@@ -165,27 +235,7 @@ enum Stage<'a> {
     List { project: &'a str },
 }
 
-fn client_error(error: GitlabError, server: &GitLabServer, token: &Secret) -> GitLabError {
-    match error {
-        GitlabError::Api { source } => api_error(source, Stage::Connect, server, token),
-        GitlabError::Communication { source } => GitLabError::Unreachable {
-            server: server.url(),
-            reason: error_chain(&source, token),
-        },
-        GitlabError::UrlParse { .. } => GitLabError::BadServerUrl(server.url()),
-        GitlabError::AuthError { .. } => GitLabError::UnusableToken,
-        other => GitLabError::Other {
-            reason: error_chain(&other, token),
-        },
-    }
-}
-
-fn api_error(
-    error: ApiError<RestError>,
-    stage: Stage<'_>,
-    server: &GitLabServer,
-    token: &Secret,
-) -> GitLabError {
+fn api_error(error: ApiError<HttpError>, stage: Stage<'_>, server: &GitLabServer) -> GitLabError {
     let status = match &error {
         ApiError::GitlabWithStatus { status, .. }
         | ApiError::GitlabObjectWithStatus { status, .. }
@@ -210,44 +260,39 @@ fn api_error(
         },
         (None, _) => match error {
             ApiError::GitlabRateLimited { .. } => GitLabError::RateLimited { server: server_url },
-            ApiError::Client {
-                source: RestError::Communication { source },
-            } => GitLabError::Unreachable {
-                server: server_url,
-                reason: error_chain(&source, token),
-            },
-            ApiError::Client {
-                source: RestError::AuthError { .. },
-            }
-            | ApiError::Auth { .. } => GitLabError::UnusableToken,
+            ApiError::Client { source } => http_error(source, server_url),
+            ApiError::Auth { .. } => GitLabError::UnusableToken,
             ApiError::DataType { .. } | ApiError::Json { .. } => GitLabError::BadResponse {
                 server: server_url,
-                reason: error_chain(&error, token),
+                reason: quoted(&foldup_core::log_text::error_chain(&error)),
             },
             other => GitLabError::Other {
-                reason: error_chain(&other, token),
+                reason: quoted(&foldup_core::log_text::error_chain(&other)),
             },
         },
     }
 }
 
-/// An error and its causes on one line, with the token blanked out should any layer echo it.
-fn error_chain(error: &dyn std::error::Error, token: &Secret) -> String {
-    let mut text = error.to_string();
-    let mut cause = error.source();
-    while let Some(inner) = cause {
-        let inner_text = inner.to_string();
-        if !text.contains(&inner_text) {
-            text.push_str(": ");
-            text.push_str(&inner_text);
+fn http_error(error: HttpError, server: String) -> GitLabError {
+    match error {
+        HttpError::TimedOut { timeout, .. } => GitLabError::Timeout {
+            server,
+            waited: human_duration(timeout),
+        },
+        HttpError::PlainHttpToOtherHost { .. } => GitLabError::PlainHttp { server },
+        HttpError::Unreachable { ref reason, .. } | HttpError::Certificate { ref reason, .. } => {
+            GitLabError::Unreachable {
+                server,
+                reason: reason.clone(),
+                source: error,
+            }
         }
-        cause = inner.source();
+        other => GitLabError::Unreachable {
+            server,
+            reason: quoted(&other.to_string()),
+            source: other,
+        },
     }
-    let secret = token.expose();
-    if !secret.is_empty() {
-        text = text.replace(secret, "***");
-    }
-    quoted(&text)
 }
 
 #[cfg(test)]

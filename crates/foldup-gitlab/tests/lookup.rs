@@ -421,3 +421,25 @@ async fn the_lookup_function_is_usable_on_its_own() {
         "{error}"
     );
 }
+
+#[tokio::test]
+async fn the_token_never_goes_over_plain_http_to_another_machine() {
+    // The stand-in serves as the snapshot's proxy: had foldup asked, the request (and the token)
+    // would have arrived there.
+    let (proxy, requests) = start(Behaviour::Answer).await;
+    let env = branch_pipeline("http://gitlab.example.com", "feature/orders-model")
+        .with("HTTP_PROXY", &proxy);
+    let context = GitLabCi
+        .detect(&env, &with_token(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    assert!(requests.lock().unwrap().is_empty(), "the token went out");
+    assert_eq!(context.run_type.value, None, "the variables' answer stands");
+    assert_eq!(context.warnings.len(), 1, "{:?}", context.warnings);
+    assert!(
+        context.warnings[0].contains("GitLab at http://gitlab.example.com is plain http://")
+            && context.warnings[0].contains("https://"),
+        "{}",
+        context.warnings[0]
+    );
+}

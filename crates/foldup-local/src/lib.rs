@@ -11,6 +11,9 @@ use foldup_core::{
 use git::Git;
 pub use git::GitError;
 
+/// The name of this plugin in `--provider` and `env --json`.
+pub const PROVIDER_NAME: &str = "local";
+
 /// The local / unknown-CI plugin.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Local;
@@ -20,7 +23,7 @@ const NOT_IN_CI: &str = "not running in a known CI";
 #[async_trait]
 impl CiProvider for Local {
     fn name(&self) -> &'static str {
-        "local"
+        PROVIDER_NAME
     }
 
     fn is_active(&self, _env: &Env) -> bool {
@@ -33,7 +36,7 @@ impl CiProvider for Local {
 }
 
 fn detect_context(env: &Env, options: &DetectOptions) -> CiContext {
-    let mut ctx = CiContext::new("local");
+    let mut ctx = CiContext::new(PROVIDER_NAME);
     ctx.run_type = Sourced::missing(format!("{NOT_IN_CI}; pass --run-type"));
     ctx.pr_number = Sourced::missing(format!(
         "{NOT_IN_CI}; pass --pr-number for a pull request build"

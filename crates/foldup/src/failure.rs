@@ -1,4 +1,5 @@
-//! The documented exit codes and the one sentence that goes with a failure.
+//! The documented exit codes and the one sentence that goes with a failure: every library
+//! crate's error kinds are mapped to PRODUCT.md's exit codes here, and only here.
 
 use std::fmt;
 
@@ -17,19 +18,6 @@ pub enum ExitCode {
     Network = 6,
     /// `--wait`: the diff failed, was cancelled or timed out.
     Wait = 7,
-}
-
-impl ExitCode {
-    pub fn from_code(code: i32) -> ExitCode {
-        match code {
-            3 => ExitCode::Artifacts,
-            4 => ExitCode::Auth,
-            5 => ExitCode::Rejected,
-            6 => ExitCode::Network,
-            7 => ExitCode::Wait,
-            _ => ExitCode::Usage,
-        }
-    }
 }
 
 /// A failed command: its exit code and the sentence that tells the user what to do.
@@ -66,7 +54,8 @@ impl From<foldup_core::ConfigError> for Failure {
 
 impl From<foldup_core::DetectError> for Failure {
     fn from(e: foldup_core::DetectError) -> Self {
-        Failure::usage(e.to_string())
+        // No plugin fails detection; should one, its sentence is a usage failure.
+        match e {}
     }
 }
 
@@ -78,6 +67,15 @@ impl From<foldup_artifacts::ArtifactError> for Failure {
 
 impl From<foldup_datafold::DatafoldError> for Failure {
     fn from(e: foldup_datafold::DatafoldError) -> Self {
-        Failure::new(ExitCode::from_code(e.exit_code()), e.to_string())
+        use foldup_datafold::ErrorKind;
+        let code = match e.kind() {
+            ErrorKind::Configuration => ExitCode::Usage,
+            ErrorKind::Artifacts => ExitCode::Artifacts,
+            ErrorKind::Authentication => ExitCode::Auth,
+            ErrorKind::Rejected => ExitCode::Rejected,
+            ErrorKind::Unavailable => ExitCode::Network,
+            ErrorKind::RunDidNotPass => ExitCode::Wait,
+        };
+        Failure::new(code, e.to_string())
     }
 }

@@ -111,7 +111,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         _ => {
             return Err(format!(
                 "must be minutes or a number with a unit (90s, 5m, 2h), got '{}'",
-                crate::context::printable(text)
+                foldup_logtext::shown(text)
             ))
         }
     };
@@ -121,7 +121,7 @@ pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
         .map_err(|_| {
             format!(
                 "must be minutes or a number with a unit (90s, 5m, 2h), got '{}'",
-                crate::context::printable(text)
+                foldup_logtext::shown(text)
             )
         })
 }
@@ -378,7 +378,7 @@ fn parse_value(spec: &OptionSpec, raw: &[String], origin: &str) -> Result<Value,
         ConfigError(format!(
             "{origin} must be {}, got '{}'",
             describe_kind(spec.kind),
-            crate::context::printable(got)
+            foldup_logtext::shown(got)
         ))
     };
     Ok(match spec.kind {

@@ -28,8 +28,7 @@ pub async fn run(session: &Session) -> Result<(), Failure> {
         .api_key
         .clone()
         .ok_or_else(super::missing_api_key)?;
-    let client =
-        foldup_core::datafold::DatafoldClient::new(super::client_config(settings, &api_key))?;
+    let client = super::datafold_client(session, &api_key)?;
     let status = client
         .check_artifacts(
             ci_config_id,
@@ -38,7 +37,7 @@ pub async fn run(session: &Session) -> Result<(), Failure> {
             ctx.branch.value.as_deref(),
         )
         .await?;
-    if status == foldup_core::datafold::CheckStatus::Present {
+    if status == foldup_datafold::CheckStatus::Present {
         session.reporter.info(&format!(
             "Datafold has the dbt artifacts of commit {commit_sha} ({run_type})."
         ));

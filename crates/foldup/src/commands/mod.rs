@@ -24,12 +24,22 @@ pub async fn detect_context(session: &Session) -> Result<CiContext, Failure> {
     Ok(ctx)
 }
 
-/// The Datafold client's configuration from the settings.
-pub fn client_config(
-    settings: &foldup_core::Settings,
+/// The Datafold client, configured from the settings and the environment snapshot's network
+/// settings.
+pub fn datafold_client(
+    session: &Session,
     api_key: &foldup_core::Secret,
-) -> foldup_core::datafold::ClientConfig {
-    use foldup_core::datafold::{ClientConfig, RetryPolicy};
+) -> Result<foldup_datafold::DatafoldClient, Failure> {
+    let config = client_config(&session.settings, &session.env, api_key);
+    Ok(foldup_datafold::DatafoldClient::new(config)?)
+}
+
+fn client_config(
+    settings: &foldup_core::Settings,
+    env: &foldup_core::Env,
+    api_key: &foldup_core::Secret,
+) -> foldup_datafold::ClientConfig {
+    use foldup_datafold::{ClientConfig, RetryPolicy};
     ClientConfig {
         host: settings.host.clone(),
         api_key: api_key.expose().to_owned(),
@@ -42,6 +52,7 @@ pub fn client_config(
             base_delay: std::time::Duration::from_millis(500),
         },
         allow_insecure_http: settings.allow_insecure_http,
+        network: env.network(),
     }
 }
 

@@ -1,14 +1,18 @@
-//! `foldup upload` and the drop-ins `foldup dbt upload` / `upload-and-wait`: detect → locate →
-//! validate → archive → upload (→ wait).
-
-use std::path::PathBuf;
+//! `foldup upload` and the drop-ins `foldup dbt upload` / `upload-and-wait`, in the order they
+//! happen: detect the CI context → settle the plan → locate and archive the artifacts → upload
+//! (→ wait for Datafold's diff).
+//!
+//! The plugin does its three duties (detect, locate the artifacts, upload them); this module
+//! only orders them, writes the archive between them, and reports. Each step's log section is a
+//! [`LogGroup`], closed on every path out of the step, errors included.
 
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use foldup_core::artifacts::{ArchiveSummary, ArtifactSet};
-use foldup_core::datafold::{DatafoldClient, SubmitFields, UploadProgress};
-use foldup_core::{CiContext, CommitSha, RunType, Secret};
+use foldup_artifacts::{ArchiveSummary, ArtifactSet};
+use foldup_core::{CiContext, CommitSha, LogGroup, Reporter, RunType, Secret};
+use foldup_datafold::{DatafoldClient, SubmitFields, UploadProgress};
 
 use crate::failure::{ExitCode, Failure};
 use crate::Session;
@@ -31,52 +35,94 @@ struct Plan {
 
 pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     let settings = &session.settings;
-    let reporter = &session.reporter;
+    let reporter = session.reporter.as_ref();
     if let Some(key) = &settings.api_key {
         reporter.mask(key.expose());
     }
 
-    reporter.group_start("foldup: CI context");
-    let ctx = super::detect_context(session).await;
-    if let Ok(ctx) = &ctx {
-        reporter.info(&ctx.to_human());
-    }
-    reporter.group_end();
-    let ctx = ctx?;
-
+    let ctx = detect(session).await?;
     let Some(plan) = plan(session, &ctx)? else {
         return Ok(());
     };
-    let api_key = match (&settings.api_key, settings.dry_run) {
-        (Some(key), _) => Some(key.clone()),
-        (None, true) => None,
+    let Some(api_key) = api_key_for(session, &ctx)? else {
+        return Ok(());
+    };
+    let (located, archive, summary) = locate_and_archive(session)?;
+    let fields = SubmitFields {
+        commit_sha: plan.commit_sha.to_string(),
+        run_type: plan.run_type.to_string(),
+        run_id: settings.run_id.clone(),
+    };
+    let Some(api_key) = api_key else {
+        print_dry_run(session, &plan, &fields, &located, &summary);
+        return Ok(());
+    };
+
+    let client = super::datafold_client(session, &api_key)?;
+    upload(session, &client, &plan, &archive, &fields, &summary).await?;
+    reporter.info(&format!(
+        "Uploaded {} dbt artifacts ({} bytes) for commit {} as a {} build to Datafold CI config {}.",
+        summary.entries, summary.compressed_bytes, plan.commit_sha, plan.run_type, plan.ci_config_id
+    ));
+    reporter.outputs(&ctx);
+    reporter.summary(&summary_markdown(&ctx, &plan, summary.entries));
+
+    if mode == Mode::UploadAndWait || settings.wait {
+        wait_for_diff(session, &client, &plan).await?;
+    }
+    Ok(())
+}
+
+/// The plugin's first duty, in its own log section.
+async fn detect(session: &Session) -> Result<CiContext, Failure> {
+    let _group = LogGroup::open(session.reporter.as_ref(), "foldup: CI context");
+    let ctx = super::detect_context(session).await?;
+    session.reporter.info(&ctx.to_human());
+    Ok(ctx)
+}
+
+/// The key to send: `Some(Some(key))` to upload, `Some(None)` for a dry run without one, `None`
+/// when the build is skipped because CI withholds secrets (forks, Dependabot).
+fn api_key_for(session: &Session, ctx: &CiContext) -> Result<Option<Option<Secret>>, Failure> {
+    let settings = &session.settings;
+    match (&settings.api_key, settings.dry_run) {
+        (Some(key), false) => Ok(Some(Some(key.clone()))),
+        (_, true) => Ok(Some(None)),
         (None, false) if ctx.is_fork() => {
-            reporter.notice(
+            session.reporter.notice(
                 "Skipping the upload: this is a pull request from a fork, and CI withholds secrets such as \
                  DATAFOLD_API_KEY from forks. To get a data diff, push the branch to the main repository.",
             );
-            return Ok(());
+            Ok(None)
         }
         (None, false) if ctx.secrets_withheld.value == Some(true) => {
-            reporter.notice(&format!(
+            session.reporter.notice(&format!(
                 "Skipping the upload: {}, so DATAFOLD_API_KEY is not there. To get a data diff of \
                  Dependabot's pull requests, add DATAFOLD_API_KEY to the repository's Dependabot secrets.",
                 ctx.secrets_withheld.source.as_deref().unwrap_or("CI withholds secrets from this build")
             ));
-            return Ok(());
+            Ok(None)
         }
-        (None, false) => return Err(super::missing_api_key()),
-    };
+        (None, false) => Err(super::missing_api_key()),
+    }
+}
 
-    reporter.group_start("foldup: dbt artifacts");
-    let located = session.provider.locate_artifacts(&session.env, settings);
-    let located = match located {
-        Ok(set) => set,
-        Err(e) => {
-            reporter.group_end();
-            return Err(e.into());
-        }
-    };
+/// The plugin's second duty, then the archive, in one log section.
+fn locate_and_archive(
+    session: &Session,
+) -> Result<(ArtifactSet, Archive, ArchiveSummary), Failure> {
+    let reporter = session.reporter.as_ref();
+    let _group = LogGroup::open(reporter, "foldup: dbt artifacts");
+    let located = session
+        .provider
+        .locate_artifacts(&session.env, &session.settings)?;
+    report_artifacts(reporter, &located);
+    let archive = Archive::create(session.settings.output.clone())?;
+    let summary = archive.write(&located)?;
+    Ok((located, archive, summary))
+}
+
+fn report_artifacts(reporter: &dyn Reporter, located: &ArtifactSet) {
     for warning in &located.warnings {
         reporter.warning(warning);
     }
@@ -104,43 +150,49 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
             rest.len()
         ));
     }
-    let archive = Archive::create(settings.output.clone())?;
-    let summary = archive.write(&located)?;
-    reporter.group_end();
+}
 
-    let fields = SubmitFields {
-        commit_sha: plan.commit_sha.to_string(),
-        run_type: plan.run_type.to_string(),
-        run_id: settings.run_id.clone(),
-    };
-    let url = format!(
-        "{}/api/v1/dbt/submit_artifacts/{}",
+/// `--dry-run`: what would be sent, on stdout.
+fn print_dry_run(
+    session: &Session,
+    plan: &Plan,
+    fields: &SubmitFields,
+    located: &ArtifactSet,
+    summary: &ArchiveSummary,
+) {
+    let settings = &session.settings;
+    println!("Dry run: nothing was sent. foldup would send:");
+    println!(
+        "POST {}/api/v1/dbt/submit_artifacts/{}",
         settings.host, plan.ci_config_id
     );
-    if settings.dry_run {
-        println!("Dry run: nothing was sent. foldup would send:");
-        println!("POST {url}");
-        println!("  commit_sha = {}", fields.commit_sha);
-        println!("  run_type   = {}", fields.run_type);
-        if let Some(run_id) = &fields.run_id {
-            println!("  run_id     = {}", foldup_core::sanitize_line(run_id));
-        }
-        println!(
-            "  artifacts  = zip of {} files, {} bytes ({} bytes uncompressed)",
-            summary.entries, summary.compressed_bytes, summary.uncompressed_bytes
-        );
-        for file in &located.files {
-            println!("    {}", foldup_core::sanitize_line(&file.name));
-        }
-        if let Some(path) = &settings.output {
-            println!("  archive kept at {}", path.display());
-        }
-        return Ok(());
+    println!("  commit_sha = {}", fields.commit_sha);
+    println!("  run_type   = {}", fields.run_type);
+    if let Some(run_id) = &fields.run_id {
+        println!("  run_id     = {}", foldup_core::sanitize_line(run_id));
     }
-    let api_key = api_key.unwrap_or_else(|| Secret::new(String::new()));
+    println!(
+        "  artifacts  = zip of {} files, {} bytes ({} bytes uncompressed)",
+        summary.entries, summary.compressed_bytes, summary.uncompressed_bytes
+    );
+    for file in &located.files {
+        println!("    {}", foldup_core::sanitize_line(&file.name));
+    }
+    if let Some(path) = &settings.output {
+        println!("  archive kept at {}", path.display());
+    }
+}
 
-    let client = DatafoldClient::new(super::client_config(settings, &api_key))?;
-    reporter.group_start("foldup: upload to Datafold");
+/// The plugin's third duty, in its own log section, with a progress bar on a terminal.
+async fn upload(
+    session: &Session,
+    client: &DatafoldClient,
+    plan: &Plan,
+    archive: &Archive,
+    fields: &SubmitFields,
+    summary: &ArchiveSummary,
+) -> Result<(), Failure> {
+    let _group = LogGroup::open(session.reporter.as_ref(), "foldup: upload to Datafold");
     let bar = progress_bar(summary.compressed_bytes);
     let progress = bar.clone().map(|bar| -> UploadProgress {
         Arc::new(move |sent, total| {
@@ -150,49 +202,46 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     });
     let sent = session
         .provider
-        .upload(
-            &client,
-            plan.ci_config_id,
-            archive.path(),
-            &fields,
-            progress,
-        )
+        .upload(client, plan.ci_config_id, archive.path(), fields, progress)
         .await;
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
-    reporter.group_end();
     sent?;
-    reporter.info(&format!(
-        "Uploaded {} dbt artifacts ({} bytes) for commit {} as a {} build to Datafold CI config {}.",
-        summary.entries, summary.compressed_bytes, plan.commit_sha, plan.run_type, plan.ci_config_id
-    ));
-    reporter.outputs(&ctx);
-    reporter.summary(&summary_markdown(&ctx, &plan, summary.entries));
+    Ok(())
+}
 
-    if mode == Mode::UploadAndWait || settings.wait {
-        if plan.run_type != RunType::PullRequest {
-            reporter.info("Not waiting: Datafold runs a diff for pull requests only, and this is a production build.");
-            return Ok(());
-        }
-        reporter.info(&format!(
-            "Waiting up to {} minutes for Datafold's diff of {}…",
-            settings.timeout.as_secs() / 60,
-            plan.commit_sha
-        ));
-        let run = client
-            .wait_for_run(
-                plan.ci_config_id,
-                plan.commit_sha.as_str(),
-                settings.timeout,
-                settings.wait_poll,
-            )
-            .await?;
-        reporter.info(&format!(
-            "Datafold's diff finished: run {} is {}.",
-            run.id, run.status
-        ));
+/// `--wait` / `upload-and-wait`: follows Datafold's diff of a pull request to its end.
+async fn wait_for_diff(
+    session: &Session,
+    client: &DatafoldClient,
+    plan: &Plan,
+) -> Result<(), Failure> {
+    let settings = &session.settings;
+    let reporter = session.reporter.as_ref();
+    if plan.run_type != RunType::PullRequest {
+        reporter.info(
+            "Not waiting: Datafold runs a diff for pull requests only, and this is a production build.",
+        );
+        return Ok(());
     }
+    reporter.info(&format!(
+        "Waiting up to {} minutes for Datafold's diff of {}…",
+        settings.timeout.as_secs() / 60,
+        plan.commit_sha
+    ));
+    let run = client
+        .wait_for_run(
+            plan.ci_config_id,
+            plan.commit_sha.as_str(),
+            settings.timeout,
+            settings.wait_poll,
+        )
+        .await?;
+    reporter.info(&format!(
+        "Datafold's diff finished: run {} is {}.",
+        run.id, run.status
+    ));
     Ok(())
 }
 
@@ -313,7 +362,7 @@ impl Archive {
             .tempfile_in(folder)
             .map_err(|e| cannot_write(&e))?;
         let writer = std::io::BufWriter::with_capacity(256 * 1024, partial.as_file());
-        let summary = foldup_core::artifacts::write_archive(located, writer)?;
+        let summary = foldup_artifacts::write_archive(located, writer)?;
         partial
             .persist(&self.path)
             .map_err(|e| cannot_write(&e.error))?;
