@@ -2,13 +2,11 @@
 //! on Datafold's side of datafold-sdk's uploads), byte for byte.
 #![cfg(unix)]
 
-mod fixture;
-
 use std::fs;
 use std::io::{self, Cursor, Read, Write};
 use std::process::Command;
 
-use fixture::{options, project_with, V11, V12};
+use crate::fixture::{options, project_with, V11, V12};
 use foldup_artifacts::{
     locate_artifacts, write_archive, ArchiveWriter, ArtifactError, ArtifactFile, ArtifactSet,
 };

@@ -2,15 +2,13 @@
 //! a panic, a hang, or a read of a whole manifest.
 #![cfg(unix)]
 
-mod fixture;
-
 use std::fs::{self, File};
 use std::io::{Seek, SeekFrom, Write};
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use fixture::{options, project_with, repo_path, V12};
+use crate::fixture::{options, project_with, repo_path, V12};
 use foldup_artifacts::{locate_artifacts, write_archive, ArtifactError, LocateOptions};
 
 const REAL_METADATA: &str = r#"{"dbt_schema_version": "https://schemas.getdbt.com/dbt/manifest/v12.json", "dbt_version": "1.10.0", "invocation_id": "11111111-2222-3333-4444-555555555555"}"#;

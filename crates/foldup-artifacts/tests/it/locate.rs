@@ -2,13 +2,11 @@
 //! dbt 1.7's (manifest v11), both written by dbt itself.
 #![cfg(unix)]
 
-mod fixture;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use fixture::{files_under, options, project_with, repo_path, V11, V12};
+use crate::fixture::{files_under, options, project_with, repo_path, V11, V12};
 use foldup_artifacts::{locate_artifacts, ArtifactError};
 
 fn names(set: &foldup_artifacts::ArtifactSet) -> Vec<&str> {

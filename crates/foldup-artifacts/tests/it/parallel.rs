@@ -2,12 +2,10 @@
 //! and the archive does not depend on how the threads were scheduled.
 #![cfg(unix)]
 
-mod fixture;
-
 use std::fs;
 use std::io::{Cursor, Read};
 
-use fixture::{options, project_with, V12};
+use crate::fixture::{options, project_with, V12};
 use foldup_artifacts::{locate_artifacts, write_archive};
 
 /// The writer's block size (`BLOCK_BYTES` in src/parallel.rs).

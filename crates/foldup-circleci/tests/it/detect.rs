@@ -383,10 +383,7 @@ async fn serve(routes: Vec<(String, Canned)>) -> (String, FakeCircleCi) {
         seen: Arc::default(),
     };
     let app = Router::new().fallback(answer).with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), fake)
+    (foldup_testkit::stand_in::serve(app).await, fake)
 }
 
 fn options(api_url: &str, timeout: Duration) -> DetectOptions {
@@ -833,14 +830,12 @@ async fn slow_server_times_out_within_the_budget() {
 
 #[tokio::test]
 async fn unreachable_server() {
-    // Bind then drop a listener: nothing answers on that port.
-    let port = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.local_addr().unwrap().port()
-    };
     let ctx = detect(
         &with(github_oauth_job("main"), &[]),
-        &options(&format!("http://127.0.0.1:{port}"), Duration::from_secs(5)),
+        &options(
+            &foldup_testkit::stand_in::refused_url(),
+            Duration::from_secs(5),
+        ),
     )
     .await;
     let warnings = ctx.warnings.join("\n");
@@ -859,4 +854,77 @@ async fn no_lookup_without_a_token() {
     opts.lookups.circle_token = None;
     detect(&with(github_oauth_job("main"), &[]), &opts).await;
     assert!(fake.seen.lock().unwrap().is_empty());
+}
+
+/// The job kinds foldup reads without a token, each as one committed snapshot (`snapshots/`) of
+/// the whole context: each field, its source, the fork flag and the warnings, so that a change to
+/// a rule shows in review.
+#[tokio::test]
+async fn the_detection_table() {
+    let github_pr = "https://github.com/acme/warehouse/pull/7";
+    let fork_pr = "https://github.com/acme/warehouse/pull/12";
+    let cases = [
+        (
+            "pull_request_from_a_github_url",
+            with(
+                github_oauth_job("feature/orders"),
+                &[
+                    ("CIRCLE_PULL_REQUEST", github_pr),
+                    ("CIRCLE_PULL_REQUESTS", github_pr),
+                ],
+            ),
+        ),
+        (
+            "pull_request_from_a_bitbucket_url",
+            with(
+                github_oauth_job("feature/orders"),
+                &[
+                    (
+                        "CIRCLE_REPOSITORY_URL",
+                        "git@bitbucket.org:acme/warehouse.git",
+                    ),
+                    (
+                        "CIRCLE_PULL_REQUEST",
+                        "https://bitbucket.org/acme/warehouse/pull-requests/118/",
+                    ),
+                ],
+            ),
+        ),
+        (
+            "fork_pull_request",
+            with(
+                github_oauth_job("pull/12"),
+                &[
+                    ("CIRCLE_PR_NUMBER", "12"),
+                    ("CIRCLE_PR_USERNAME", "alice"),
+                    ("CIRCLE_PR_REPONAME", "warehouse"),
+                    ("CIRCLE_PULL_REQUEST", fork_pr),
+                    ("CIRCLE_PULL_REQUESTS", fork_pr),
+                ],
+            ),
+        ),
+        (
+            "push_to_main_without_a_token",
+            with(github_oauth_job("main"), &[]),
+        ),
+        (
+            "push_to_a_feature_branch",
+            with(github_oauth_job("feature/orders"), &[]),
+        ),
+        (
+            "tag_build",
+            with(
+                without(github_oauth_job("unused"), &["CIRCLE_BRANCH"]),
+                &[("CIRCLE_TAG", "v1.4.0")],
+            ),
+        ),
+        (
+            "github_app_push_without_a_token",
+            with(github_app_job("main"), &[]),
+        ),
+    ];
+    for (name, env) in cases {
+        let ctx = detect(&env, &DetectOptions::default()).await;
+        insta::assert_json_snapshot!(name, foldup_testkit::detection::detection_record(&ctx));
+    }
 }

@@ -508,3 +508,68 @@ fn active_only_when_github_actions_is_true() {
     assert!(!GitHubActions.is_active(&Env::from_pairs([("CI", "true")])));
     assert_eq!(GitHubActions.name(), "github-actions");
 }
+
+/// Every event kind as one committed snapshot (`snapshots/`) of the whole context: each field,
+/// its source, the fork flag and the warnings, so that a change to a rule shows in review.
+#[tokio::test]
+async fn the_detection_table() {
+    let queue_branch =
+        "refs/heads/gh-readonly-queue/main/pr-104-929f8209d40f77f4abc622a499c93a83babdbe64";
+    let cases = [
+        (
+            "pull_request_opened",
+            pull_request_env("pull_request", "pull_request.opened.json"),
+        ),
+        (
+            "pull_request_target_synchronize",
+            pull_request_env("pull_request_target", "pull_request.synchronize.json"),
+        ),
+        (
+            "pull_request_from_a_fork",
+            pull_request_env("pull_request", "pull_request.opened.fork.json"),
+        ),
+        (
+            "push_to_the_default_branch",
+            push_env("push.default_branch.json", "refs/heads/master", "branch"),
+        ),
+        (
+            "push_to_a_feature_branch",
+            push_env("push.feature_branch.json", "refs/heads/changes", "branch"),
+        ),
+        (
+            "push_of_a_tag",
+            push_env("push.tag.json", "refs/tags/simple-tag", "tag"),
+        ),
+        (
+            "workflow_dispatch_on_main",
+            octo_env(
+                "workflow_dispatch",
+                "workflow_dispatch.main.json",
+                PUSHED,
+                "refs/heads/main",
+            ),
+        ),
+        (
+            "schedule_on_main",
+            octo_env("schedule", "schedule.json", PUSHED, "refs/heads/main"),
+        ),
+        (
+            "merge_group",
+            octo_env(
+                "merge_group",
+                "merge_group.checks_requested.json",
+                MERGE_GROUP_HEAD,
+                queue_branch,
+            ),
+        ),
+        (
+            "release",
+            push_env("push.default_branch.json", "refs/heads/master", "branch")
+                .with("GITHUB_EVENT_NAME", "release"),
+        ),
+    ];
+    for (name, env) in cases {
+        let (_, ctx) = detect(&env).await;
+        insta::assert_json_snapshot!(name, foldup_testkit::detection::detection_record(&ctx));
+    }
+}

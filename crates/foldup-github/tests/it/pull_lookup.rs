@@ -81,12 +81,7 @@ async fn start(answer: Answer) -> (String, Arc<Mutex<Vec<Recorded>>>) {
             answer,
             requests: requests.clone(),
         });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (url, requests)
+    (foldup_testkit::stand_in::serve(app).await, requests)
 }
 
 /// A push of `PUSHED` to `changes`, the branch of PR #2 of Codertocat/Hello-World.
@@ -300,13 +295,7 @@ async fn an_answer_that_is_not_json_is_a_warning() {
 
 #[tokio::test]
 async fn an_unreachable_api_is_a_warning() {
-    // Bind then drop a listener: nothing answers on that port any more.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let url = format!("http://127.0.0.1:{port}");
+    let url = foldup_testkit::stand_in::refused_url();
     let ctx = detect(
         &feature_push_env(&url),
         &options_with_token(Duration::from_secs(5)),

@@ -137,12 +137,7 @@ async fn start(behaviour: Behaviour) -> (String, Arc<Mutex<Vec<Recorded>>>) {
             get(project_merge_requests),
         )
         .with_state(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (format!("http://{address}"), requests)
+    (foldup_testkit::stand_in::serve(app).await, requests)
 }
 
 /// A push to feature/orders-model of acme/analytics/dbt-warehouse, with no merge request
@@ -320,12 +315,7 @@ async fn a_hanging_server_times_out_quickly_with_a_warning() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_warning() {
-    // Bind and drop a listener: nothing listens on that port any more.
-    let address = {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        listener.local_addr().unwrap()
-    };
-    let url = format!("http://{address}");
+    let url = foldup_testkit::stand_in::refused_url();
     let context = GitLabCi
         .detect(
             &branch_pipeline(&url, "feature/orders-model"),

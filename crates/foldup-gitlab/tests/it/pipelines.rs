@@ -925,3 +925,17 @@ async fn no_variables_at_all_is_an_answer_not_a_panic() {
         .unwrap_or_default()
         .contains("pass --run-type"));
 }
+
+/// Every pipeline kind of the table as one committed snapshot (`snapshots/`) of the whole
+/// context: each field, its source, the fork flag and the warnings, so that a change to a rule
+/// shows in review.
+#[tokio::test]
+async fn the_detection_table() {
+    for case in cases() {
+        let context = detect(&case).await;
+        insta::assert_json_snapshot!(
+            foldup_testkit::detection::snapshot_name(case.name),
+            foldup_testkit::detection::detection_record(&context)
+        );
+    }
+}

@@ -236,3 +236,52 @@ async fn project_directory_that_does_not_exist() {
         "{why}"
     );
 }
+
+/// The repository states foldup reads, each as one committed snapshot (`snapshots/`) of the whole
+/// context: each field, its source, the fork flag and the warnings, so that a change to a rule
+/// shows in review. The commit, which git derives from the clock, is checked against
+/// `git rev-parse HEAD` and shown as `<HEAD>`.
+#[tokio::test]
+async fn the_detection_table() {
+    let (on_branch, on_branch_env) = repository("git@github.com:acme/warehouse.git");
+    git(
+        on_branch.path(),
+        &on_branch_env,
+        &["checkout", "--quiet", "-b", "feature/orders"],
+    );
+    let (detached, detached_env) = repository("https://gitlab.com/data/analytics/warehouse.git");
+    git(
+        detached.path(),
+        &detached_env,
+        &["checkout", "--quiet", "--detach"],
+    );
+    let fresh = TempDir::new().unwrap();
+    let fresh_env = shell_env(fresh.path());
+    git(fresh.path(), &fresh_env, &["init", "--quiet"]);
+    let not_git = TempDir::new().unwrap();
+    let not_git_env = shell_env(not_git.path());
+    let empty_bin = TempDir::new().unwrap();
+    let no_git_env = on_branch_env
+        .clone()
+        .with("PATH", &empty_bin.path().display().to_string());
+    let cases = [
+        (
+            "a_cloned_repository_on_a_branch",
+            &on_branch,
+            &on_branch_env,
+        ),
+        ("a_detached_head", &detached, &detached_env),
+        ("a_repository_without_commits_or_remote", &fresh, &fresh_env),
+        ("not_a_git_repository", &not_git, &not_git_env),
+        ("no_git_on_path", &on_branch, &no_git_env),
+    ];
+    for (name, dir, env) in cases {
+        let ctx = detect(env, dir.path()).await;
+        let mut record = foldup_testkit::detection::detection_record(&ctx);
+        if let Some(sha) = record["commit_sha"].as_str() {
+            assert_eq!(sha, git(dir.path(), env, &["rev-parse", "HEAD"]), "{name}");
+            record["commit_sha"] = Value::from("<HEAD>");
+        }
+        insta::assert_json_snapshot!(name, record);
+    }
+}

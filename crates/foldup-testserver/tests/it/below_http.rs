@@ -2,42 +2,15 @@
 //! answering something that is not HTTP), over real sockets on 127.0.0.1.
 
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpStream};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use foldup_testserver::{Fault, ServerConfig, TestServer, TlsIdentity};
+use foldup_testkit::stand_in::throwaway_ca;
+use foldup_testserver::{Fault, ServerConfig, TestServer};
 use reqwest::StatusCode;
 
 const KEY: &str = "test-key-0123456789";
 const CI: u64 = 7;
-
-/// A throwaway CA and a certificate for 127.0.0.1 and localhost signed by it: (CA PEM, identity).
-fn throwaway_ca() -> (String, TlsIdentity) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose, SanType,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "foldup-testserver throwaway CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    let cert = params.signed_by(&key, &ca).unwrap();
-    (
-        ca.pem(),
-        TlsIdentity {
-            cert_chain: vec![cert.der().to_vec()],
-            private_key_pkcs8: key.serialize_der(),
-        },
-    )
-}
 
 fn runs_url(server: &TestServer) -> String {
     format!("{}/api/v1/ci/{CI}/runs?pr_sha=abc&limit=1", server.url())
@@ -45,7 +18,7 @@ fn runs_url(server: &TestServer) -> String {
 
 #[tokio::test]
 async fn tls_mode_serves_https_to_clients_that_trust_its_ca_only() {
-    let (ca_pem, identity) = throwaway_ca();
+    let (ca_pem, identity) = throwaway_ca("foldup-testserver throwaway CA");
     let mut config = ServerConfig::new(KEY, CI);
     config.tls = Some(identity);
     let server = TestServer::start(config);

@@ -1,8 +1,6 @@
 //! `foldup env`, `foldup config` and bad input, through the real binary.
 
-mod support;
-
-use support::*;
+use crate::support::*;
 
 const SCHEMA_KEYS: [&str; 10] = [
     "base_branch",

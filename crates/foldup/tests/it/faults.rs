@@ -7,13 +7,11 @@
 //!
 //! docs/RELIABILITY.md lists these cases with their bounds.
 
-mod support;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::support::*;
 use foldup_testserver::{Fault, RecordedRequest, RunPlan, ServerConfig, TestServer};
-use support::*;
 
 const CI_CONFIG_ID: &str = "4242";
 /// The retry budget every case runs with (`FOLDUP_RETRY_*`), and the per-attempt timeouts.
@@ -170,7 +168,7 @@ fn a_name_that_does_not_resolve_exits_6_naming_the_host() {
 // --- TLS ------------------------------------------------------------------------------------
 
 fn tls_server() -> (String, TestServer) {
-    let (ca_pem, identity) = throwaway_ca();
+    let (ca_pem, identity) = throwaway_ca("foldup e2e throwaway CA");
     let mut config = ServerConfig::new(CANARY_KEY, 4242);
     config.tls = Some(identity);
     (ca_pem, TestServer::start(config))

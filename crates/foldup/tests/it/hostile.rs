@@ -8,16 +8,14 @@
 //! docs/RELIABILITY.md lists these cases.
 #![cfg(unix)]
 
-mod support;
-
 use std::fs;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use crate::support::*;
 use foldup_testserver::{ServerConfig, TestServer};
-use support::*;
 
 const CI_CONFIG_ID: &str = "4242";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";

@@ -9,13 +9,11 @@
 //! Each look-up server records what it received, so the tests also prove the token really was
 //! sent to it (and only to it): the scans are not vacuous.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::support::*;
 use foldup_testserver::{Fault, RunPlan, ServerConfig, TestServer};
-use support::*;
 
 const CI_CONFIG_ID: &str = "4242";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -125,16 +123,6 @@ enum Lookup {
     Refused,
 }
 
-fn lookup_faults() -> Vec<Lookup> {
-    vec![
-        Lookup::Fault(Fault::EchoHeaders { status: 401 }),
-        Lookup::Fault(Fault::EchoHeaders { status: 500 }),
-        Lookup::Fault(Fault::Hang),
-        Lookup::Fault(Fault::NotHttp),
-        Lookup::Refused,
-    ]
-}
-
 /// A failing provider API: its URL, and the server when there is one.
 fn lookup_server(lookup: &Lookup) -> (String, Option<TestServer>) {
     match lookup {
@@ -228,56 +216,95 @@ fn assert_token_was_sent(provider: Provider, lookup: &Lookup, server: Option<&Te
 
 /// Every command, for one provider whose API fails as `lookup` says, against a healthy Datafold:
 /// all succeed, with a warning about the look-up, and leak nothing.
-fn every_command_with_a_failing_lookup(provider: Provider) {
-    for lookup in lookup_faults() {
-        let (url, server) = lookup_server(&lookup);
-        let datafold = datafold();
-        let job = Job::new();
-        let vars = provider.env(&url, job.dir.path());
-        for args in COMMANDS {
-            let run = job.run(&vars, &datafold.url(), args);
-            assert_eq!(
-                run.code, 0,
-                "{provider:?} {lookup:?} {args:?}:\n{}",
+fn every_command_with_a_failing_lookup(provider: Provider, lookup: Lookup) {
+    let (url, server) = lookup_server(&lookup);
+    let datafold = datafold();
+    let job = Job::new();
+    let vars = provider.env(&url, job.dir.path());
+    for args in COMMANDS {
+        let run = job.run(&vars, &datafold.url(), args);
+        assert_eq!(
+            run.code, 0,
+            "{provider:?} {lookup:?} {args:?}:\n{}",
+            run.stderr
+        );
+        if args != ["config"] {
+            let warned = run.stderr.lines().any(|l| {
+                let l = strip_ansi(l);
+                !is_log_line(&l) && l.contains("warning")
+            });
+            assert!(
+                warned,
+                "{provider:?} {lookup:?} {args:?}: no warning about the failed look-up:\n{}",
                 run.stderr
             );
-            if args != ["config"] {
-                let warned = run.stderr.lines().any(|l| {
-                    let l = strip_ansi(l);
-                    !is_log_line(&l) && l.contains("warning")
-                });
-                assert!(
-                    warned,
-                    "{provider:?} {lookup:?} {args:?}: no warning about the failed look-up:\n{}",
-                    run.stderr
+        }
+    }
+    assert_token_was_sent(provider, &lookup, server.as_ref());
+    assert!(
+        datafold
+            .requests()
+            .iter()
+            .all(|r| !r.headers.iter().any(|(_, v)| v.contains(provider.token()))),
+        "a provider token went to Datafold"
+    );
+}
+
+/// One test per way a provider's look-up fails (a 401 or a 500 echoing the token, a hang, an
+/// answer that is not HTTP, a refused connection), so that the runner spreads them over its
+/// threads: each is seven runs of the binary, and the hanging look-up waits out its timeout in
+/// every one.
+macro_rules! failing_lookup_tests {
+    ($module:ident, $provider:expr) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn echoes_the_token_in_a_401() {
+                every_command_with_a_failing_lookup(
+                    $provider,
+                    Lookup::Fault(Fault::EchoHeaders { status: 401 }),
                 );
             }
+
+            #[test]
+            fn echoes_the_token_in_a_500() {
+                every_command_with_a_failing_lookup(
+                    $provider,
+                    Lookup::Fault(Fault::EchoHeaders { status: 500 }),
+                );
+            }
+
+            #[test]
+            fn hangs() {
+                every_command_with_a_failing_lookup($provider, Lookup::Fault(Fault::Hang));
+            }
+
+            #[test]
+            fn does_not_speak_http() {
+                every_command_with_a_failing_lookup($provider, Lookup::Fault(Fault::NotHttp));
+            }
+
+            #[test]
+            fn refuses_connections() {
+                every_command_with_a_failing_lookup($provider, Lookup::Refused);
+            }
         }
-        assert_token_was_sent(provider, &lookup, server.as_ref());
-        assert!(
-            datafold
-                .requests()
-                .iter()
-                .all(|r| !r.headers.iter().any(|(_, v)| v.contains(provider.token()))),
-            "a provider token went to Datafold"
-        );
-    }
+    };
 }
 
-#[test]
-fn github_token_never_leaks_when_the_pull_request_lookup_fails() {
-    every_command_with_a_failing_lookup(Provider::GitHub);
-}
-
-#[test]
-fn gitlab_token_never_leaks_when_the_merge_request_lookup_fails() {
-    every_command_with_a_failing_lookup(Provider::GitLab);
-}
-
-#[test]
-fn circle_token_never_leaks_when_the_project_lookup_fails() {
-    every_command_with_a_failing_lookup(Provider::CircleCi);
-}
+failing_lookup_tests!(
+    github_token_never_leaks_when_the_pull_request_lookup,
+    Provider::GitHub
+);
+failing_lookup_tests!(
+    gitlab_token_never_leaks_when_the_merge_request_lookup,
+    Provider::GitLab
+);
+failing_lookup_tests!(
+    circle_token_never_leaks_when_the_project_lookup,
+    Provider::CircleCi
+);
 
 /// How Datafold fails, and the exit code the commands that talk to it must end with.
 fn datafold_faults() -> Vec<(&'static str, Option<Fault>, i32)> {
@@ -358,7 +385,7 @@ fn nothing_leaks_through_datafold_faults_part_3() {
 #[test]
 fn nothing_leaks_through_tls_failures_or_redirects() {
     let (lookup_url, _lookup) = lookup_server(&Lookup::Fault(Fault::EchoHeaders { status: 401 }));
-    let (_, identity) = throwaway_ca();
+    let (_, identity) = throwaway_ca("foldup e2e throwaway CA");
     let mut config = ServerConfig::new(CANARY_KEY, 4242);
     config.tls = Some(identity);
     let unknown_ca = TestServer::start(config);

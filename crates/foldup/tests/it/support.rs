@@ -1,29 +1,13 @@
 //! Shared helpers for the end-to-end tests: run the real foldup binary in a controlled
 //! environment and check what it printed and wrote.
 
-#![allow(dead_code)] // each test file uses a different part of this module
-
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The API key every test uses. It must never appear in anything foldup prints or writes.
-pub const CANARY_KEY: &str = "dfk-canary-7f3a9c1e5b2d4e6f";
-/// Provider tokens, as canaries too: foldup sends them to the provider's API and nowhere else.
-pub const CANARY_GITHUB_TOKEN: &str = "ghp_canaryGH4c1d9e7a2b5f8036";
-pub const CANARY_GITLAB_TOKEN: &str = "glpat-canaryGL8e2f4a6c9d1b";
-pub const CANARY_CIRCLE_TOKEN: &str = "CCIPAT_canaryCC5b7d9f1e3a2c";
-/// Every secret a test may hand foldup.
-pub const CANARIES: [&str; 4] = [
-    CANARY_KEY,
-    CANARY_GITHUB_TOKEN,
-    CANARY_GITLAB_TOKEN,
-    CANARY_CIRCLE_TOKEN,
-];
-/// A leak of this many characters of a canary counts, so that a key cut short by a truncated
-/// message is still caught.
-const LEAK_WINDOW: usize = 12;
+pub use foldup_testkit::canary::*;
+pub use foldup_testkit::stand_in::{refused_url, throwaway_ca};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
@@ -43,81 +27,6 @@ pub struct Run {
     pub elapsed: Duration,
     /// The highest resident set size the child reached (VmHWM), in KiB, as last seen while it ran.
     pub peak_rss_kib: Option<u64>,
-}
-
-/// The first canary (or a `LEAK_WINDOW`-long piece of one) found in `bytes`.
-pub fn find_canary(bytes: &[u8]) -> Option<&'static str> {
-    CANARIES.into_iter().find(|canary| {
-        canary
-            .as_bytes()
-            .windows(LEAK_WINDOW)
-            .any(|piece| bytes.windows(piece.len()).any(|w| w == piece))
-    })
-}
-
-/// Asserts no canary appears in `text`, except in the one line GitHub's runner consumes and never
-/// shows: `::add-mask::<that secret>`.
-pub fn assert_text_has_no_canary(name: &str, text: &str) {
-    for line in text.split(['\n', '\r']) {
-        if CANARIES
-            .iter()
-            .any(|canary| line == format!("::add-mask::{canary}"))
-        {
-            continue;
-        }
-        if let Some(canary) = find_canary(line.as_bytes()) {
-            panic!("a secret ({}…) leaked into {name}: {line}", &canary[..6]);
-        }
-    }
-}
-
-/// Asserts no canary appears in a file foldup wrote; a zip archive is also read entry by entry
-/// (names and contents, decompressed), since deflate would hide a secret from a byte scan.
-pub fn assert_file_has_no_canary(path: &Path) {
-    let bytes = match std::fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
-        Err(e) => panic!("cannot read {}: {e}", path.display()),
-    };
-    let shown = path.display().to_string();
-    if bytes.starts_with(b"PK\x03\x04") {
-        assert!(
-            find_canary(&bytes).is_none(),
-            "a secret leaked into the archive {shown}"
-        );
-        let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&bytes))
-            .unwrap_or_else(|e| panic!("{shown} is not a readable zip: {e}"));
-        for index in 0..archive.len() {
-            let mut entry = archive.by_index(index).unwrap();
-            let name = entry.name().to_owned();
-            assert!(
-                find_canary(name.as_bytes()).is_none(),
-                "a secret leaked into an entry name of {shown}: {name}"
-            );
-            assert_reader_has_no_canary(&mut entry, &format!("{shown}!{name}"));
-        }
-    } else {
-        assert_text_has_no_canary(&shown, &String::from_utf8_lossy(&bytes));
-    }
-}
-
-/// Scans a stream in pieces, overlapping so that nothing is missed at a piece's edge.
-fn assert_reader_has_no_canary(reader: &mut impl Read, name: &str) {
-    let mut buffer = vec![0u8; 1 << 20];
-    let mut kept = 0;
-    loop {
-        let read = reader.read(&mut buffer[kept..]).unwrap();
-        if read == 0 {
-            break;
-        }
-        let filled = kept + read;
-        assert!(
-            find_canary(&buffer[..filled]).is_none(),
-            "a secret leaked into {name}"
-        );
-        kept = filled.min(LEAK_WINDOW);
-        buffer.copy_within(filled - kept..filled, 0);
-    }
 }
 
 impl Run {
@@ -397,44 +306,6 @@ fn vm_hwm_kib(status_file: &Path) -> Option<u64> {
         .trim()
         .parse()
         .ok()
-}
-
-/// An address on 127.0.0.1 where nothing listens: connections are refused at once.
-pub fn refused_url() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    drop(listener);
-    format!("http://127.0.0.1:{port}")
-}
-
-/// A throwaway CA (as PEM, for `SSL_CERT_FILE`) and a certificate for 127.0.0.1 signed by it.
-pub fn throwaway_ca() -> (String, foldup_testserver::TlsIdentity) {
-    use rcgen::{
-        BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
-        KeyUsagePurpose, SanType,
-    };
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "foldup e2e throwaway CA");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
-    let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
-    params
-        .subject_alt_names
-        .push(SanType::IpAddress(std::net::IpAddr::V4(
-            std::net::Ipv4Addr::LOCALHOST,
-        )));
-    let cert = params.signed_by(&key, &ca).unwrap();
-    (
-        ca.pem(),
-        foldup_testserver::TlsIdentity {
-            cert_chain: vec![cert.der().to_vec()],
-            private_key_pkcs8: key.serialize_der(),
-        },
-    )
 }
 
 /// `text` without ANSI escape sequences (`ESC [ … letter`).

@@ -1,13 +1,11 @@
 //! `foldup upload` and the `dbt` drop-ins end to end: the real binary against the
 //! Datafold-compatible test server on 127.0.0.1, with real dbt artifacts.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use crate::support::*;
 use foldup_testserver::{Fault, RunOutcome, RunPlan, ServerConfig, TestServer};
-use support::*;
 
 const CI_CONFIG_ID: &str = "4242";
 

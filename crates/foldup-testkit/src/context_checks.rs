@@ -1,9 +1,9 @@
-//! What every fuzz target checks besides "no panic": the invariants that keep foldup's output
-//! honest whatever the input (see docs/RELIABILITY.md).
+//! What every CI context must satisfy whatever the input, checked by the fuzz targets and by the
+//! replay of their corpora (see docs/RELIABILITY.md).
 
 use foldup_core::{CiContext, CiProvider, DetectOptions, Env};
 
-/// A runtime for the plugins' async `detect`, made once per fuzzing process.
+/// A runtime for the plugins' async `detect`, made once per thread.
 pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
     thread_local! {
         static RUNTIME: tokio::runtime::Runtime = tokio::runtime::Builder::new_current_thread()
@@ -21,15 +21,18 @@ pub fn detect_and_check(provider: &dyn CiProvider, env: &Env) -> CiContext {
     ctx
 }
 
+/// Whether `text` is one printable line: no control character but a tab, no Unicode line
+/// separator.
+pub fn is_one_line(text: &str) -> bool {
+    !text
+        .chars()
+        .any(|c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}'))
+}
+
 /// Text foldup prints must hold no character that could start a line of its own or drive a
-/// terminal: control characters (a tab aside) and the Unicode line separators.
+/// terminal.
 pub fn assert_one_line(what: &str, text: &str) {
-    assert!(
-        !text
-            .chars()
-            .any(|c| (c.is_control() && c != '\t') || matches!(c, '\u{2028}' | '\u{2029}')),
-        "{what} could forge a log line: {text:?}"
-    );
+    assert!(is_one_line(text), "{what} could forge a log line: {text:?}");
 }
 
 /// The context's human form is one line per field, its warnings one line each, and its JSON
