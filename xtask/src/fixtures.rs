@@ -6,7 +6,7 @@
 //! and copies dbt's JSON artifacts plus the `compiled/` and `run/` trees into the repository:
 //!
 //! - dbt-core 1.10 (manifest v12) → `examples/shop/target/`, the example `cargo xtask demo` uploads;
-//! - dbt-core 1.7 (manifest v11) → `tests/fixtures/dbt/v11/target/`.
+//! - dbt-core 1.7 (manifest v11) → `crates/foldup/tests/fixtures/dbt/v11/target/`.
 //!
 //! dbt's binary leftovers (partial_parse.msgpack, graph.gpickle), the docs site, logs and the
 //! DuckDB database stay in the scratch folder.
@@ -43,7 +43,7 @@ const FLAVORS: [Flavor; 2] = [
         venv: "venv-dbt17",
         requirements: ["dbt-core==1.7.*", "dbt-duckdb==1.7.*"],
         versions: [("dbt-core", "1.7."), ("dbt-duckdb", "1.7.")],
-        destination: "tests/fixtures/dbt/v11/target",
+        destination: "crates/foldup/tests/fixtures/dbt/v11/target",
         manifest_schema: 11,
     },
 ];
@@ -216,24 +216,9 @@ fn copy_project(from: &Path, to: &Path) -> Result<()> {
             continue;
         }
         if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &to.join(&*name))?;
+            crate::base::tree::copy_tree(&entry.path(), &to.join(&*name))?;
         } else {
             fs::copy(entry.path(), to.join(&*name))?;
-        }
-    }
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let destination = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &destination)?;
-        } else {
-            fs::copy(entry.path(), &destination)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())
@@ -255,7 +240,7 @@ fn copy_artifacts(produced: &Path, destination: &Path) -> Result<()> {
             fs::copy(entry.path(), destination.join(&name))?;
             names.push(name);
         } else if COPIED_TREES.contains(&name.as_str()) {
-            copy_tree(&entry.path(), &destination.join(&name))?;
+            crate::base::tree::copy_tree(&entry.path(), &destination.join(&name))?;
             names.push(format!("{name}/"));
         }
     }

@@ -375,7 +375,7 @@ pub fn big_workload(cache: &Path, base: &Workload, megabytes: u64) -> Result<Wor
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
         }
-        copy_tree(&base.target, &target)?;
+        crate::base::tree::copy_tree(&base.target, &target)?;
         let manifest = fs::read(base.target.join("manifest.json"))
             .context("the base workload has no manifest.json")?;
         ensure!(!manifest.is_empty(), "the base manifest is empty");
@@ -415,19 +415,4 @@ pub fn big_workload(cache: &Path, base: &Workload, megabytes: u64) -> Result<Wor
         bytes,
         provenance,
     })
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let destination = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &destination)?;
-        } else if kind.is_file() {
-            fs::copy(entry.path(), &destination)?;
-        }
-    }
-    Ok(())
 }

@@ -1,32 +1,39 @@
-//! Runs the `foldup-testserver` binary (a Datafold-compatible server on 127.0.0.1) for the CI
-//! packaging tests, and reads back what it received.
+//! Runs the `foldup-testserver` binary (a Datafold-compatible server on 127.0.0.1) as a child
+//! process, killed when dropped, and reads back what it received through its `/__admin` API.
+//! The one launcher of the demo, the bench and the packaging tests.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, ensure, Context, Result};
 use serde_json::Value;
 
+/// The key and CI config the packaging tests' server accepts.
 pub const API_KEY: &str = "foldup-ci-packaging-canary-key";
 pub const CI_CONFIG_ID: u64 = 4242;
 
 pub struct DatafoldServer {
     child: Child,
     url: String,
-    record: PathBuf,
+    admin: reqwest::blocking::Client,
 }
 
 impl DatafoldServer {
-    /// Starts the server; `scratch` holds its record file.
-    pub fn start(scratch: &Path) -> Result<Self> {
-        let binary = crate::dist::debug_binary("foldup-testserver")?;
-        let record = scratch.join("datafold-requests.json");
-        let mut child = Command::new(&binary)
-            .args(["--port", "0", "--api-key", API_KEY, "--ci-config-id"])
-            .arg(CI_CONFIG_ID.to_string())
-            .arg("--record")
-            .arg(&record)
+    /// Starts the workspace's debug build of the server with the packaging tests' key and CI
+    /// config.
+    pub fn start() -> Result<Self> {
+        let binary = crate::base::repo::debug_binary("foldup-testserver")?;
+        Self::start_binary(&binary, API_KEY, &CI_CONFIG_ID.to_string())
+    }
+
+    /// Starts `binary` (a build of `foldup-testserver`), accepting `api_key` for `ci_config_id`.
+    pub fn start_binary(binary: &Path, api_key: &str, ci_config_id: &str) -> Result<Self> {
+        let mut child = Command::new(binary)
+            .args(["--port", "0", "--api-key", api_key, "--ci-config-id"])
+            .arg(ci_config_id)
+            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -36,8 +43,10 @@ impl DatafoldServer {
             .take()
             .context("the test server has no stdout")?;
         let mut first_line = String::new();
-        BufReader::new(stdout).read_line(&mut first_line)?;
-        let url = first_line.trim().to_owned();
+        BufReader::new(stdout)
+            .read_line(&mut first_line)
+            .context("reading the test server's URL")?;
+        let url = first_line.trim().trim_end_matches('/').to_owned();
         if !url.starts_with("http://") {
             let _ = child.kill();
             let _ = child.wait();
@@ -45,25 +54,53 @@ impl DatafoldServer {
                 "foldup-testserver printed '{url}' instead of its URL; run it by hand to see why"
             );
         }
-        Ok(Self { child, url, record })
+        // Listing waits until every upload received is inspected; a large archive takes a while.
+        let admin = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(120))
+            .build()
+            .context("building an HTTP client for the test server's admin API")?;
+        Ok(Self { child, url, admin })
     }
 
     pub fn url(&self) -> &str {
         &self.url
     }
 
-    /// Every request received so far (the record file's JSON array).
+    /// Every request received since the start or the last [`Self::clear_requests`].
     pub fn requests(&self) -> Result<Vec<Value>> {
-        if !self.record.exists() {
-            return Ok(Vec::new());
-        }
-        let text = std::fs::read_to_string(&self.record)?;
-        let value: Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not JSON", self.record.display()))?;
-        match value {
+        let response = self
+            .admin
+            .get(format!("{}/__admin/requests", self.url))
+            .send()
+            .context("listing the test server's requests")?;
+        let status = response.status();
+        ensure!(
+            status.is_success(),
+            "listing the test server's requests answered {status}"
+        );
+        match response
+            .json::<Value>()
+            .context("the test server's request list is not JSON")?
+        {
             Value::Array(items) => Ok(items),
-            other => bail!("the test server's record is not a list: {other}"),
+            other => bail!("the test server's request list is not a list: {other}"),
         }
+    }
+
+    /// Forgets the requests recorded so far, so that the server's memory does not grow with the
+    /// number of uploads it receives.
+    pub fn clear_requests(&self) -> Result<()> {
+        let response = self
+            .admin
+            .delete(format!("{}/__admin/requests", self.url))
+            .send()
+            .context("clearing the test server's requests")?;
+        let status = response.status();
+        ensure!(
+            status.is_success(),
+            "clearing the test server's requests answered {status}"
+        );
+        Ok(())
     }
 
     /// The upload requests received so far.

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::base::repo::relative;
 use anyhow::{bail, Context, Result};
 
 const CHECK_JSONSCHEMA: &str = "check-jsonschema==0.39.0";
@@ -100,14 +101,6 @@ pub fn shellcheck(shell: &str, files: &[&Path]) -> Result<()> {
         eprintln!("    ok: shellcheck --shell {shell} {}", relative(file));
     }
     Ok(())
-}
-
-/// A path relative to the repository root, for messages.
-pub fn relative(path: &Path) -> String {
-    path.strip_prefix(crate::repo_root())
-        .unwrap_or(path)
-        .display()
-        .to_string()
 }
 
 /// Parses YAML text (one document) into a JSON value, for structural checks.
