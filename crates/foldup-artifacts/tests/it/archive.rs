@@ -328,7 +328,7 @@ fn archiving_a_large_file_takes_bounded_memory() {
     let large = project.path().join("target/compiled/large.json");
     // Sparse: the bytes are zeros, made without writing them.
     fs::File::create(&large).unwrap().set_len(LARGE).unwrap();
-    let growth = fixture::peak_memory_growth(
+    let growth = crate::fixture::peak_memory_growth(
         "archiving_a_large_file_takes_bounded_memory",
         project.path(),
         |folder| {

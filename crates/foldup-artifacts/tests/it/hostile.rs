@@ -195,7 +195,7 @@ fn project_with_huge_manifest() -> tempfile::TempDir {
 #[test]
 fn a_huge_manifest_is_checked_in_bounded_memory() {
     let project = project_with_huge_manifest();
-    let growth = fixture::peak_memory_growth(
+    let growth = crate::fixture::peak_memory_growth(
         "a_huge_manifest_is_checked_in_bounded_memory",
         project.path(),
         |folder| {

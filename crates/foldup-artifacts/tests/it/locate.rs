@@ -116,8 +116,8 @@ fn an_invalid_glob_is_an_error_that_names_it() {
 /// folder (the v11 target) and a `target` folder (the v12 one), so the chosen folder shows.
 fn project_with_target_path() -> tempfile::TempDir {
     let project = project_with(V12);
-    fixture::copy_tree(&repo_path(V11), &project.path().join("build"));
-    fixture::copy_tree(&repo_path(V12), &project.path().join("elsewhere"));
+    crate::fixture::copy_tree(&repo_path(V11), &project.path().join("build"));
+    crate::fixture::copy_tree(&repo_path(V12), &project.path().join("elsewhere"));
     fs::write(
         project.path().join("dbt_project.yml"),
         "name: shop\nprofile: shop\ntarget-path: \"build\"  # moved\n",

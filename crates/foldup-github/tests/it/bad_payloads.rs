@@ -2,21 +2,17 @@
 //! a fallback to the variables, never a panic; a pull request's head commit is then unknowable,
 //! and foldup says how to pass it instead of reporting GitHub's merge commit.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use foldup_core::{CiContext, CiProvider, DetectOptions, Env};
 use foldup_github::{GitHubActions, MAX_EVENT_PAYLOAD_BYTES};
 use serde_json::{json, Value};
 
+use crate::fixture;
+
 const MERGE_COMMIT: &str = "8d2c8d2e5a4b3c1f0e9d8c7b6a5f4e3d2c1b0a99";
 const HINT: &str = "pass --commit-sha ${{ github.event.pull_request.head.sha }}";
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 /// The variables of a `pull_request` run of PR #2 of Codertocat/Hello-World.
 fn pull_request_env(payload_path: Option<&Path>) -> Env {

@@ -1,8 +1,6 @@
 //! PRODUCT.md's GitHub Actions rules, case by case, from real webhook payloads (see
 //! `fixtures/README.md`) and the variables GitHub Actions sets for each event.
 
-use std::path::PathBuf;
-
 use foldup_core::{CiProvider, DetectOptions, Env};
 use foldup_github::GitHubActions;
 use serde_json::{json, Value};
@@ -18,10 +16,9 @@ const RUN_URL: &str = "https://github.com/Codertocat/Hello-World/actions/runs/98
 const OCTO_RUN_URL: &str = "https://github.com/octo-org/octo-repo/actions/runs/9876543210";
 const BUILD_URL_SOURCE: &str = "GITHUB_SERVER_URL/GITHUB_REPOSITORY/actions/runs/GITHUB_RUN_ID";
 
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
+/// The path of a recorded payload, as a variable's value.
+fn fixture_path(name: &str) -> String {
+    crate::fixture(name)
         .to_str()
         .expect("fixture paths are UTF-8")
         .to_owned()
@@ -60,7 +57,7 @@ fn runner_env(repository: &str, event: &[(&str, &str)]) -> Env {
 }
 
 fn pull_request_env(event_name: &str, payload: &str) -> Env {
-    let path = fixture(payload);
+    let path = fixture_path(payload);
     let target = event_name == "pull_request_target";
     runner_env(
         "Codertocat/Hello-World",
@@ -89,7 +86,7 @@ fn pull_request_env(event_name: &str, payload: &str) -> Env {
 }
 
 fn push_env(payload: &str, git_ref: &str, ref_type: &str) -> Env {
-    let path = fixture(payload);
+    let path = fixture_path(payload);
     let name = git_ref.rsplit('/').next().unwrap();
     runner_env(
         "Codertocat/Hello-World",
@@ -318,7 +315,7 @@ async fn a_tag_push_has_no_branch_and_no_run_type() {
 }
 
 fn octo_env(event_name: &str, payload: &str, sha: &str, git_ref: &str) -> Env {
-    let path = fixture(payload);
+    let path = fixture_path(payload);
     runner_env(
         "octo-org/octo-repo",
         &[

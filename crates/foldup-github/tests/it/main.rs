@@ -4,3 +4,10 @@ mod bad_payloads;
 mod detect;
 mod fuzz_corpus;
 mod pull_lookup;
+
+/// A recorded webhook payload of `tests/fixtures/` (see its README).
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}

@@ -2,7 +2,6 @@
 //! server standing in for api.github.com: it finds the open pull request, and every failure
 //! (401, timeout, garbage, unreachable) is a warning that never shows the token.
 
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,14 +14,10 @@ use foldup_core::{CiContext, CiProvider, DetectOptions, Env, ProviderLookups, Se
 use foldup_github::GitHubActions;
 use serde_json::{json, Value};
 
+use crate::fixture;
+
 const TOKEN: &str = "ghs_CANARY0token0never0printed0000000000";
 const PUSHED: &str = "6113728f27ae82c7b1a177c8d03f9e96e0adf246";
-
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
 
 fn read_fixture(name: &str) -> Value {
     serde_json::from_slice(&std::fs::read(fixture(name)).unwrap()).unwrap()
