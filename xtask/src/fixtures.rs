@@ -173,8 +173,8 @@ fn run_dbt(root: &Path, venv: &Path, scratch: &Path) -> Result<PathBuf> {
     let target = project.join("target");
     for command in DBT_COMMANDS {
         println!("   dbt {}", command.join(" "));
-        let output = Command::new(venv.join("bin/dbt"))
-            .args(command)
+        let mut dbt = Command::new(venv.join("bin/dbt"));
+        dbt.args(command)
             .arg("--profiles-dir")
             .arg(&project)
             .arg("--target-path")
@@ -182,14 +182,8 @@ fn run_dbt(root: &Path, venv: &Path, scratch: &Path) -> Result<PathBuf> {
             .arg("--log-path")
             .arg(scratch.join("logs"))
             .current_dir(&project)
-            .env("SHOP_DUCKDB_PATH", scratch.join("shop.duckdb"))
-            // dbt must not phone home from a CI machine, and must not ask questions.
-            .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-            .env("DO_NOT_TRACK", "1")
-            .env("DBT_USE_COLORS", "false")
-            .env_remove("DBT_TARGET_PATH")
-            .env_remove("DBT_PROJECT_DIR")
-            .env_remove("DBT_PROFILES_DIR")
+            .env("SHOP_DUCKDB_PATH", scratch.join("shop.duckdb"));
+        let output = crate::harness::dbt::quiet(&mut dbt)
             .output()
             .with_context(|| format!("running {}", venv.join("bin/dbt").display()))?;
         if !output.status.success() {

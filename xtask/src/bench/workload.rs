@@ -98,21 +98,16 @@ fn generate(_cache: &Path, venvs: &Venvs, models: usize, dir: &Path) -> Result<(
     for command in DBT_COMMANDS {
         let started = Instant::now();
         println!("   dbt {} ({models} models) …", command.join(" "));
-        let output = Command::new("nice")
-            .args(["-n", "10"])
+        let mut dbt = Command::new("nice");
+        dbt.args(["-n", "10"])
             .arg(venvs.dbt())
             .args(command)
             .args(["--profiles-dir", "."])
             .arg("--log-path")
             .arg(dir.join("logs"))
             .current_dir(&project)
-            .env("BENCH_DUCKDB_PATH", dir.join("bench.duckdb"))
-            .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-            .env("DO_NOT_TRACK", "1")
-            .env("DBT_USE_COLORS", "false")
-            .env_remove("DBT_TARGET_PATH")
-            .env_remove("DBT_PROJECT_DIR")
-            .env_remove("DBT_PROFILES_DIR")
+            .env("BENCH_DUCKDB_PATH", dir.join("bench.duckdb"));
+        let output = crate::harness::dbt::quiet(&mut dbt)
             .output()
             .with_context(|| format!("running {}", venvs.dbt().display()))?;
         let seconds = started.elapsed().as_secs_f64();

@@ -2,6 +2,7 @@
 //! ([`crate::base`]).
 
 pub mod datafold_server;
+pub mod dbt;
 pub mod release_build;
 pub mod release_mirror;
 pub mod scratch;
