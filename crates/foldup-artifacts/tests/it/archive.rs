@@ -329,7 +329,7 @@ fn archiving_a_large_file_takes_bounded_memory() {
     // Sparse: the bytes are zeros, made without writing them.
     fs::File::create(&large).unwrap().set_len(LARGE).unwrap();
     let growth = crate::fixture::peak_memory_growth(
-        "archiving_a_large_file_takes_bounded_memory",
+        "archive::archiving_a_large_file_takes_bounded_memory",
         project.path(),
         |folder| {
             let mut options = options(folder);

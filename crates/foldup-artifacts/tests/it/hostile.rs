@@ -196,7 +196,7 @@ fn project_with_huge_manifest() -> tempfile::TempDir {
 fn a_huge_manifest_is_checked_in_bounded_memory() {
     let project = project_with_huge_manifest();
     let growth = crate::fixture::peak_memory_growth(
-        "a_huge_manifest_is_checked_in_bounded_memory",
+        "hostile::a_huge_manifest_is_checked_in_bounded_memory",
         project.path(),
         |folder| {
             let set = locate_artifacts(&options(folder)).unwrap();
