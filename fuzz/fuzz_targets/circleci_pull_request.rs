@@ -4,7 +4,7 @@
 
 use foldup_circleci::CircleCi;
 use foldup_core::Env;
-use foldup_fuzz::as_variable;
+use foldup_testkit::context_checks::as_variable;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let env = Env::from_pairs(vars);
-    let ctx = foldup_fuzz::detect_and_check(&CircleCi, &env);
+    let ctx = foldup_testkit::context_checks::detect_and_check(&CircleCi, &env);
     if let Some(number) = ctx.pr_number.value {
         assert!(number > 0, "pull request numbers start at 1");
     }

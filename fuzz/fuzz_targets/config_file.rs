@@ -11,7 +11,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     if let Err(error) = foldup_core::settings::check_config_text(Path::new("foldup.toml"), text) {
-        foldup_fuzz::assert_one_line("the config error", &error.0);
+        foldup_testkit::context_checks::assert_one_line("the config error", &error.0);
         assert!(error.0.contains("foldup.toml"), "{}", error.0);
     }
 });

@@ -6,7 +6,7 @@ use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     if let Err(reason) = foldup_artifacts::read_manifest_metadata(data) {
-        foldup_fuzz::assert_one_line("the manifest refusal", &reason);
+        foldup_testkit::context_checks::assert_one_line("the manifest refusal", &reason);
         assert!(!reason.is_empty());
     }
 });

@@ -3,7 +3,7 @@
 #![no_main]
 
 use foldup_core::Env;
-use foldup_fuzz::as_variable;
+use foldup_testkit::context_checks::as_variable;
 use foldup_gitlab::GitLabCi;
 use libfuzzer_sys::fuzz_target;
 
@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
 
     let parsed = foldup_gitlab::parse_open_merge_requests(&value);
     for warning in &parsed.warnings {
-        foldup_fuzz::assert_one_line("a CI_OPEN_MERGE_REQUESTS warning", warning);
+        foldup_testkit::context_checks::assert_one_line("a CI_OPEN_MERGE_REQUESTS warning", warning);
     }
     for reference in &parsed.references {
         assert!(reference.iid > 0);
@@ -30,5 +30,5 @@ fuzz_target!(|data: &[u8]| {
         ("CI_PROJECT_PATH", project.as_str()),
         ("CI_OPEN_MERGE_REQUESTS", value.as_str()),
     ]);
-    foldup_fuzz::detect_and_check(&GitLabCi, &env);
+    foldup_testkit::context_checks::detect_and_check(&GitLabCi, &env);
 });

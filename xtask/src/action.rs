@@ -21,9 +21,10 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 
-use crate::datafold_server::{self, DatafoldServer};
-use crate::release_mirror::ReleaseMirror;
-use crate::validators::{self, relative};
+use crate::base::repo::relative;
+use crate::harness::datafold_server::{self, DatafoldServer};
+use crate::harness::release_mirror::ReleaseMirror;
+use crate::harness::validators;
 
 const ACTION_REF: &str = "foldup/foldup";
 /// What `${{ github.token }}` evaluates to in the test runner.
@@ -67,7 +68,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     let action = validators::load_yaml(&action_path())?;
     let action_text = fs::read_to_string(action_path())?;
     let mut problems = Vec::new();
-    let version = crate::dist::workspace_version()?;
+    let version = crate::base::repo::workspace_version()?;
     let inputs = action["inputs"].as_object().cloned().unwrap_or_default();
 
     for (name, spec) in &inputs {
@@ -240,7 +241,7 @@ pub fn run(_args: &[String]) -> Result<()> {
         "sh",
         &scripts.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     )?;
-    crate::validators::actionlint(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    crate::harness::validators::actionlint(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
     Ok(())
 }
 
@@ -494,16 +495,14 @@ fn run_steps_end_to_end() -> Result<()> {
     let push_event = validators::load_yaml(&push_payload)
         .context("the push payload from @octokit/webhooks-examples is missing")?;
 
-    let dist = crate::dist::fresh()?;
-    let scratch = crate::repo_root().join("target/tmp/action-test");
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch)?;
+    let dist = crate::harness::release_build::fresh()?;
+    let scratch = crate::harness::scratch::fresh_scratch("action-test")?;
     let mirror_root = scratch.join("mirror");
     dist.publish_to(&mirror_root)?;
     let mirror = ReleaseMirror::serve(&mirror_root)?;
-    let server = DatafoldServer::start(&scratch)?;
+    let server = DatafoldServer::start()?;
     let workspace = scratch.join("workspace");
-    crate::orb::copy_example_project(&workspace)?;
+    crate::base::tree::copy_example_project(&workspace)?;
     let home = scratch.join("home");
     fs::create_dir_all(&home)?;
     let repository = pr_event["repository"]["full_name"]

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
-use crate::validators;
+use crate::harness::validators;
 
 const PAGES: [&str; 14] = [
     "docs/ci/circleci.md",

@@ -24,9 +24,10 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 
-use crate::datafold_server::{self, DatafoldServer};
-use crate::release_mirror::ReleaseMirror;
-use crate::validators::{self, relative};
+use crate::base::repo::relative;
+use crate::harness::datafold_server::{self, DatafoldServer};
+use crate::harness::release_mirror::ReleaseMirror;
+use crate::harness::validators;
 
 const GITLAB_CI_LOCAL: &str = "gitlab-ci-local@4.64.1";
 const COMPONENT_ADDRESS: &str = "gitlab.com/foldup/foldup/upload";
@@ -97,7 +98,7 @@ fn interpolate(body: &str, values: &Map<String, Value>) -> Result<String> {
 }
 
 fn check_inputs(inputs: &Map<String, Value>, body: &str, problems: &mut Vec<String>) -> Result<()> {
-    let version = crate::dist::workspace_version()?;
+    let version = crate::base::repo::workspace_version()?;
     for (name, spec) in inputs {
         let kind = spec["type"].as_str().unwrap_or("string");
         if spec["description"]
@@ -187,7 +188,7 @@ pub fn run(_args: &[String]) -> Result<()> {
     check_inputs(&inputs, body, &mut problems)?;
     let example_path = crate::repo_root().join("examples/ci/gitlab/.gitlab-ci.yml");
     let example = validators::load_yaml(&example_path)?;
-    let version = crate::dist::workspace_version()?;
+    let version = crate::base::repo::workspace_version()?;
     let wanted = format!("{COMPONENT_ADDRESS}@{version}");
     let includes: Vec<&Value> = example["include"]
         .as_array()
@@ -340,19 +341,17 @@ fn run_pipelines() -> Result<()> {
         "\n==> component-test: the component in gitlab-ci-local pipelines, against the test server"
     );
     let gitlab_ci_local = ensure_gitlab_ci_local()?;
-    let dist = crate::dist::fresh()?;
-    let scratch = crate::repo_root().join("target/tmp/component-test");
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch)?;
+    let dist = crate::harness::release_build::fresh()?;
+    let scratch = crate::harness::scratch::fresh_scratch("component-test")?;
     let mirror_root = scratch.join("mirror");
     dist.publish_to(&mirror_root)?;
     let mirror = ReleaseMirror::serve(&mirror_root)?;
-    let server = DatafoldServer::start(&scratch)?;
+    let server = DatafoldServer::start()?;
     let install_dir = scratch.join("bin");
 
     // The project: the bundled dbt example with the component, on a GitLab remote.
     let repo = scratch.join("shop");
-    crate::orb::copy_example_project(&repo)?;
+    crate::base::tree::copy_example_project(&repo)?;
     let _ = fs::remove_file(repo.join(".gitignore"));
     fs::create_dir_all(repo.join("templates"))?;
     // The component as its release carries it: the sha256 of the release's install.sh pinned.

@@ -2,28 +2,21 @@
 //! Datafold-compatible test server, uploads `examples/shop/target` as a GitHub Actions pull
 //! request (built from a real webhook payload), and prints what the server received.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use anyhow::{bail, Context, Result};
 use serde_json::Value;
 
+use crate::base::step::run_step;
+use crate::harness::datafold_server::DatafoldServer;
+use crate::harness::scratch::fresh_scratch;
+
 const DEMO_KEY: &str = "demo-api-key";
 const DEMO_CI_CONFIG_ID: &str = "1";
 
-/// Kills the server when the demo ends, however it ends.
-struct ServerProcess(Child);
-
-impl Drop for ServerProcess {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub fn run(_args: &[String]) -> Result<()> {
     let root = crate::repo_root();
-    crate::test::run_step(
+    run_step(
         "build",
         "cargo",
         &[
@@ -36,33 +29,10 @@ pub fn run(_args: &[String]) -> Result<()> {
         ],
     )?;
     let bin = root.join("target/debug");
-    let work = tempdir()?;
-    let record = work.join("requests.json");
-
-    let mut child = Command::new(bin.join("foldup-testserver"))
-        .args([
-            "--port",
-            "0",
-            "--api-key",
-            DEMO_KEY,
-            "--ci-config-id",
-            DEMO_CI_CONFIG_ID,
-            "--record",
-        ])
-        .arg(&record)
-        .stdout(Stdio::piped())
-        .spawn()
-        .context("starting foldup-testserver")?;
-    let stdout = child.stdout.take().context("server stdout")?;
-    let server = ServerProcess(child);
-    let mut url = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut url)
-        .context("reading the server's URL")?;
-    let url = url.trim().to_owned();
-    if url.is_empty() {
-        bail!("foldup-testserver printed no URL; run target/debug/foldup-testserver --help to check it starts");
-    }
+    let work = fresh_scratch("demo")?;
+    let server =
+        DatafoldServer::start_binary(&bin.join("foldup-testserver"), DEMO_KEY, DEMO_CI_CONFIG_ID)?;
+    let url = server.url().to_owned();
     eprintln!("\n==> Datafold stand-in listening on {url}");
 
     let payload = root.join("crates/foldup-github/tests/fixtures/pull_request.opened.json");
@@ -104,15 +74,14 @@ pub fn run(_args: &[String]) -> Result<()> {
         .env("DATAFOLD_HOST", &url)
         .status()
         .context("running foldup")?;
-    drop(server);
     if !status.success() {
         bail!("foldup upload failed ({status}); its message is above");
     }
 
-    let requests: Value =
-        serde_json::from_slice(&std::fs::read(&record).context("reading the server's record")?)?;
+    let requests = server.requests()?;
+    drop(server);
     println!("\nWhat the Datafold stand-in received:");
-    for request in requests.as_array().into_iter().flatten() {
+    for request in &requests {
         println!(
             "  {} {}",
             request["method"].as_str().unwrap_or("?"),
@@ -153,12 +122,5 @@ pub fn run(_args: &[String]) -> Result<()> {
         .as_str()
         .unwrap_or_default();
     println!("\nThe PR head commit in the payload is {head}; GitHub's merge commit was not sent.");
-    let _ = std::fs::remove_dir_all(&work);
     Ok(())
-}
-
-fn tempdir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("foldup-demo-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    Ok(dir)
 }

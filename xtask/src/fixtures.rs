@@ -6,7 +6,7 @@
 //! and copies dbt's JSON artifacts plus the `compiled/` and `run/` trees into the repository:
 //!
 //! - dbt-core 1.10 (manifest v12) → `examples/shop/target/`, the example `cargo xtask demo` uploads;
-//! - dbt-core 1.7 (manifest v11) → `tests/fixtures/dbt/v11/target/`.
+//! - dbt-core 1.7 (manifest v11) → `crates/foldup/tests/fixtures/dbt/v11/target/`.
 //!
 //! dbt's binary leftovers (partial_parse.msgpack, graph.gpickle), the docs site, logs and the
 //! DuckDB database stay in the scratch folder.
@@ -43,7 +43,7 @@ const FLAVORS: [Flavor; 2] = [
         venv: "venv-dbt17",
         requirements: ["dbt-core==1.7.*", "dbt-duckdb==1.7.*"],
         versions: [("dbt-core", "1.7."), ("dbt-duckdb", "1.7.")],
-        destination: "tests/fixtures/dbt/v11/target",
+        destination: "crates/foldup/tests/fixtures/dbt/v11/target",
         manifest_schema: 11,
     },
 ];
@@ -173,8 +173,8 @@ fn run_dbt(root: &Path, venv: &Path, scratch: &Path) -> Result<PathBuf> {
     let target = project.join("target");
     for command in DBT_COMMANDS {
         println!("   dbt {}", command.join(" "));
-        let output = Command::new(venv.join("bin/dbt"))
-            .args(command)
+        let mut dbt = Command::new(venv.join("bin/dbt"));
+        dbt.args(command)
             .arg("--profiles-dir")
             .arg(&project)
             .arg("--target-path")
@@ -182,14 +182,8 @@ fn run_dbt(root: &Path, venv: &Path, scratch: &Path) -> Result<PathBuf> {
             .arg("--log-path")
             .arg(scratch.join("logs"))
             .current_dir(&project)
-            .env("SHOP_DUCKDB_PATH", scratch.join("shop.duckdb"))
-            // dbt must not phone home from a CI machine, and must not ask questions.
-            .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-            .env("DO_NOT_TRACK", "1")
-            .env("DBT_USE_COLORS", "false")
-            .env_remove("DBT_TARGET_PATH")
-            .env_remove("DBT_PROJECT_DIR")
-            .env_remove("DBT_PROFILES_DIR")
+            .env("SHOP_DUCKDB_PATH", scratch.join("shop.duckdb"));
+        let output = crate::harness::dbt::quiet(&mut dbt)
             .output()
             .with_context(|| format!("running {}", venv.join("bin/dbt").display()))?;
         if !output.status.success() {
@@ -216,24 +210,9 @@ fn copy_project(from: &Path, to: &Path) -> Result<()> {
             continue;
         }
         if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &to.join(&*name))?;
+            crate::base::tree::copy_tree(&entry.path(), &to.join(&*name))?;
         } else {
             fs::copy(entry.path(), to.join(&*name))?;
-        }
-    }
-    Ok(())
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let destination = to.join(entry.file_name());
-        if entry.file_type()?.is_dir() {
-            copy_tree(&entry.path(), &destination)?;
-        } else {
-            fs::copy(entry.path(), &destination)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
         }
     }
     Ok(())
@@ -255,7 +234,7 @@ fn copy_artifacts(produced: &Path, destination: &Path) -> Result<()> {
             fs::copy(entry.path(), destination.join(&name))?;
             names.push(name);
         } else if COPIED_TREES.contains(&name.as_str()) {
-            copy_tree(&entry.path(), &destination.join(&name))?;
+            crate::base::tree::copy_tree(&entry.path(), &destination.join(&name))?;
             names.push(format!("{name}/"));
         }
     }

@@ -1,15 +1,26 @@
 //! Repository chores as plain Rust (the cargo-xtask pattern): `cargo xtask <task>`.
-
-use std::path::PathBuf;
+//!
+//! Three layers, each importing only the ones above it:
+//! - [`base`], the utility layer: the repository root and the workspace's builds, running a step,
+//!   copying a tree;
+//! - [`harness`]: what tasks run things against: the Datafold test server launcher, the release
+//!   mirror and the release build it serves, the third-party validators, scratch folders;
+//! - the tasks (every other module), one per `cargo xtask` task family. A task never calls
+//!   another; `test` is the one orchestrator, running the others in CI's order.
 
 use anyhow::{bail, Result};
+
+mod base;
+mod harness;
+
+// Every layer names the repository root; `crate::repo_root()` is `base::repo::repo_root()`.
+use base::repo::repo_root;
 
 mod action;
 mod bench;
 mod ci_docs;
 mod component;
 mod contract;
-mod datafold_server;
 mod demo;
 mod dist;
 mod docs;
@@ -17,9 +28,7 @@ mod fixtures;
 mod orb;
 mod pin;
 mod release;
-mod release_mirror;
 mod test;
-mod validators;
 
 const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static Linux release archives this machine can build, x86_64 and aarch64, and install.sh pinning them), dist-test (check them, aarch64 under qemu, and install.sh), package (TARGET: archive a release build, as the release workflow does), release (validate the release workflow, the Dockerfile, the GitLab and CircleCI pipelines), pin-checksums (--version V DIR: pin the release archives' sha256 in install.sh, the orb and the component), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
 
@@ -49,10 +58,4 @@ fn main() -> Result<()> {
         "" => bail!("name a task: {TASKS}"),
         other => bail!("unknown task '{other}'; tasks: {TASKS}"),
     }
-}
-
-/// The repository root (xtask lives one folder below it).
-pub fn repo_root() -> PathBuf {
-    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    manifest.parent().map(PathBuf::from).unwrap_or(manifest)
 }

@@ -20,9 +20,10 @@ use std::process::Command;
 use anyhow::{bail, Context, Result};
 use serde_json::{Map, Value};
 
-use crate::datafold_server::{self, DatafoldServer};
-use crate::release_mirror::ReleaseMirror;
-use crate::validators::{self, relative};
+use crate::base::repo::relative;
+use crate::harness::datafold_server::{self, DatafoldServer};
+use crate::harness::release_mirror::ReleaseMirror;
+use crate::harness::validators;
 
 const SECTIONS: [&str; 4] = ["commands", "examples", "executors", "jobs"];
 /// Steps CircleCI itself provides; the orb may use them without defining them.
@@ -312,7 +313,7 @@ fn check_structure(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
     {
         problems.push("@orb.yml needs a description".to_owned());
     }
-    let version = crate::dist::workspace_version()?;
+    let version = crate::base::repo::workspace_version()?;
     for section in ["commands", "jobs", "executors"] {
         let Some(elements) = orb[section].as_object() else {
             problems.push(format!("the orb has no {section}"));
@@ -485,7 +486,7 @@ fn check_arguments(
 /// with valid commands, jobs and parameters, equal to the file of the same name in
 /// `examples/ci/circleci/`.
 fn check_examples(orb: &Value, problems: &mut Vec<String>) -> Result<()> {
-    let version = crate::dist::workspace_version()?;
+    let version = crate::base::repo::workspace_version()?;
     let examples = orb["examples"].as_object().cloned().unwrap_or_default();
     if examples.is_empty() {
         problems.push("the orb has no examples".to_owned());
@@ -820,7 +821,7 @@ fn args(pairs: &[(&str, Value)]) -> Map<String, Value> {
 
 fn run_scripts() -> Result<()> {
     eprintln!("\n==> orb-test: the orb's steps under bash with CircleCI's variables, against the test server");
-    let dist = crate::dist::fresh()?;
+    let dist = crate::harness::release_build::fresh()?;
     // The orb as its release packs it: install.sh with the checksums of the archives pinned.
     let unpinned = fs::read_to_string(src_dir().join("scripts/install.sh"))?;
     let pinned = fs::read_to_string(&dist.install_script)?;
@@ -828,15 +829,13 @@ fn run_scripts() -> Result<()> {
     if replace_in_strings(&mut orb, unpinned.trim_end(), pinned.trim_end()) == 0 {
         bail!("the packed orb does not contain orb/src/scripts/install.sh; is it still included?");
     }
-    let scratch = crate::repo_root().join("target/tmp/orb-test");
-    let _ = fs::remove_dir_all(&scratch);
-    fs::create_dir_all(&scratch)?;
+    let scratch = crate::harness::scratch::fresh_scratch("orb-test")?;
     let mirror_root = scratch.join("mirror");
     dist.publish_to(&mirror_root)?;
     let mirror = ReleaseMirror::serve(&mirror_root)?;
-    let server = DatafoldServer::start(&scratch)?;
+    let server = DatafoldServer::start()?;
     let project = scratch.join("project");
-    copy_example_project(&project)?;
+    crate::base::tree::copy_example_project(&project)?;
     let home = scratch.join("home");
     fs::create_dir_all(&home)?;
 
@@ -971,7 +970,6 @@ fn run_scripts() -> Result<()> {
     Ok(())
 }
 
-/// The bundled dbt example (dbt_project.yml and its committed target/) in a folder of its own.
 /// Replaces `from` by `to` in every string of `value`; returns how many strings changed.
 fn replace_in_strings(value: &mut Value, from: &str, to: &str) -> usize {
     match value {
@@ -991,22 +989,3 @@ fn replace_in_strings(value: &mut Value, from: &str, to: &str) -> usize {
     }
 }
 
-pub fn copy_example_project(to: &Path) -> Result<()> {
-    let from = crate::repo_root().join("examples/shop");
-    copy_tree(&from, to)
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from).with_context(|| format!("cannot read {}", from.display()))? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            fs::copy(entry.path(), &target)?;
-        }
-    }
-    Ok(())
-}

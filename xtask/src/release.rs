@@ -9,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 
-use crate::validators;
+use crate::harness::validators;
 
 fn root(path: &str) -> PathBuf {
     crate::repo_root().join(path)

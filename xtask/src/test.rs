@@ -1,26 +1,8 @@
 //! `cargo xtask test`: the whole test suite, exactly what `.ci/run` runs after installing tools.
 
-use std::process::Command;
+use anyhow::Result;
 
-use anyhow::{bail, Context, Result};
-
-/// Runs a command from the repository root, failing loudly with its name.
-pub fn run_step(name: &str, program: &str, args: &[&str]) -> Result<()> {
-    eprintln!("\n==> {name}: {program} {}", args.join(" "));
-    let status = Command::new(program)
-        .args(args)
-        .current_dir(crate::repo_root())
-        .status()
-        .with_context(|| {
-            format!(
-                "cannot start {program}; is it installed? (.ci/run installs what the tests need)"
-            )
-        })?;
-    if !status.success() {
-        bail!("{name} failed ({status}); see the output above");
-    }
-    Ok(())
-}
+use crate::base::step::{run_step, run_step_with_env};
 
 pub fn run(_args: &[String]) -> Result<()> {
     run_step("format", "cargo", &["fmt", "--all", "--", "--check"])?;
@@ -47,10 +29,12 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::action::test(&[])?;
     crate::release::run(&[])?;
     // The unit, plugin and end-to-end tests run last so that their runner's summary closes the log.
-    run_step(
+    // A snapshot test fails on a new or changed snapshot instead of writing it.
+    run_step_with_env(
         "tests",
         "cargo",
         &["nextest", "run", "--workspace", "--no-fail-fast"],
+        &[("INSTA_UPDATE", "no")],
     )?;
     Ok(())
 }

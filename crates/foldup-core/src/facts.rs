@@ -7,8 +7,8 @@
 
 use std::fmt;
 
-use foldup_logtext::shown as printable;
 use crate::{CiContext, CommitSha, ProductionBranch, RunType, Sourced};
+use foldup_logtext::shown as printable;
 
 /// What a commit candidate is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

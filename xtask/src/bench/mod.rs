@@ -8,7 +8,6 @@ mod measure;
 mod python;
 mod report;
 mod run;
-mod server;
 mod workload;
 
 use std::path::PathBuf;

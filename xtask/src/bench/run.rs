@@ -12,9 +12,14 @@ use serde::{Deserialize, Serialize};
 use super::measure::{self, Case, Summary};
 use super::python::{self, Venvs, DATAFOLD_REQUIREMENTS};
 use super::report;
-use super::server::{FileServer, TestServer, API_KEY, CI_CONFIG_ID};
 use super::workload::{self, Workload};
 use super::Options;
+use crate::harness::datafold_server::DatafoldServer;
+use crate::harness::release_mirror::ReleaseMirror;
+
+/// The key and CI config the bench's test server accepts.
+const API_KEY: &str = "bench-api-key-0123456789";
+const CI_CONFIG_ID: &str = "1";
 
 /// The commit every upload names (any 40-hex string: the test server does not check it).
 pub const COMMIT_SHA: &str = "0123456789abcdef0123456789abcdef01234567";
@@ -130,8 +135,8 @@ pub fn run(options: &Options) -> Result<()> {
         fs::remove_dir_all(&scratch)?;
     }
     fs::create_dir_all(&scratch)?;
-    let server = TestServer::start(&testserver)?;
-    println!("   test server at {}", server.url);
+    let server = DatafoldServer::start_binary(&testserver, API_KEY, CI_CONFIG_ID)?;
+    println!("   test server at {}", server.url());
     let clear = || server.clear_requests();
 
     let startup_reps = if options.quick { 10 } else { 30 };
@@ -396,14 +401,14 @@ fn prebuilt_archive(venvs: &Venvs, workload: &Workload) -> Result<PathBuf> {
 fn upload_cases(
     foldup: &Path,
     venvs: &Venvs,
-    server: &TestServer,
+    server: &DatafoldServer,
     workload: &Workload,
     archive: &Path,
     scratch: &Path,
 ) -> Vec<Case> {
     let target = workload.target.as_os_str();
     let key = [("DATAFOLD_API_KEY".to_string(), OsString::from(API_KEY))];
-    let host = ("DATAFOLD_HOST".to_string(), OsString::from(&server.url));
+    let host = ("DATAFOLD_HOST".to_string(), OsString::from(server.url()));
     let common = [
         "--ci-config-id",
         CI_CONFIG_ID,
@@ -425,7 +430,7 @@ fn upload_cases(
         .args(["upload", "--all-files"])
         .args(common)
         .args([OsString::from("--target-folder"), target.into()])
-        .args(["--host", &server.url])
+        .args(["--host", server.url()])
         .envs(&key),
         Case::new(
             names::DROP_IN,
@@ -445,7 +450,7 @@ fn upload_cases(
         .args(["upload"])
         .args(common)
         .args([OsString::from("--target-folder"), target.into()])
-        .args(["--host", &server.url])
+        .args(["--host", server.url()])
         .envs(&key),
         Case::new(
             names::ARCHIVE_ONLY,
@@ -456,7 +461,7 @@ fn upload_cases(
         .args([output.as_os_str()])
         .args(common)
         .args([OsString::from("--target-folder"), target.into()])
-        .args(["--host", &server.url])
+        .args(["--host", server.url()])
         .envs(&key),
         Case::new(
             names::DATAFOLD,
@@ -486,14 +491,14 @@ fn upload_cases(
         .args(["-F".into(), format!("artifacts=@{};type=application/zip", archive.display())])
         .args(["-F".into(), format!("commit_sha={COMMIT_SHA}")])
         .args(["-F", "run_type=pull_request"])
-        .args([format!("{}/api/v1/dbt/submit_artifacts/{CI_CONFIG_ID}", server.url)]),
+        .args([format!("{}/api/v1/dbt/submit_artifacts/{CI_CONFIG_ID}", server.url())]),
     ]
 }
 
 /// Uploads once with each uploader and checks that the server accepted each; returns what it
 /// listed (entries, archive size) and what went wrong, if anything.
 fn check_uploads(
-    server: &TestServer,
+    server: &DatafoldServer,
     cases: &[Case],
     scratch: &Path,
 ) -> Result<(Vec<Listing>, Vec<String>)> {
@@ -531,13 +536,14 @@ fn check_uploads(
 }
 
 /// One upload: the entries and size of the archive the server listed, and any other requests.
-fn check_one(server: &TestServer, case: &Case, scratch: &Path) -> Result<(u64, u64, Vec<String>)> {
+fn check_one(
+    server: &DatafoldServer,
+    case: &Case,
+    scratch: &Path,
+) -> Result<(u64, u64, Vec<String>)> {
     let name = &case.name;
     measure::timed(case, scratch)?;
     let requests = server.requests()?;
-    let requests = requests
-        .as_array()
-        .context("the request list is not a list")?;
     let (submits, others): (Vec<_>, Vec<_>) = requests.iter().partition(|request| {
         request["path"]
             .as_str()
@@ -576,7 +582,15 @@ fn check_one(server: &TestServer, case: &Case, scratch: &Path) -> Result<(u64, u
 /// Installs datafold-sdk with pip and foldup from its release tarball, interleaved.
 fn install(root: &Path, foldup: &Path, options: &Options, scratch: &Path) -> Result<Install> {
     let (tarball, tarball_note) = release_tarball(root, foldup, scratch)?;
-    let mirror = FileServer::start(&tarball)?;
+    let mirror = ReleaseMirror::serve(tarball.parent().context("the tarball has a folder")?)?;
+    let tarball_url = format!(
+        "{}/{}",
+        mirror.url(),
+        tarball
+            .file_name()
+            .context("the tarball has a name")?
+            .to_string_lossy()
+    );
     let installs = scratch.join("install");
     fs::create_dir_all(&installs)?;
     // pyenv's shim is a shell script; a CI image has the interpreter itself on PATH.
@@ -601,8 +615,7 @@ fn install(root: &Path, foldup: &Path, options: &Options, scratch: &Path) -> Res
         Case::shell(
             names::TARBALL,
             format!(
-                "D=$(mktemp -d -p {installs_display}) && curl -fsS {} | tar -xzf - -C $D",
-                mirror.url
+                "D=$(mktemp -d -p {installs_display}) && curl -fsS {tarball_url} | tar -xzf - -C $D"
             ),
         ),
     ];

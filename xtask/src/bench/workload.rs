@@ -98,21 +98,16 @@ fn generate(_cache: &Path, venvs: &Venvs, models: usize, dir: &Path) -> Result<(
     for command in DBT_COMMANDS {
         let started = Instant::now();
         println!("   dbt {} ({models} models) …", command.join(" "));
-        let output = Command::new("nice")
-            .args(["-n", "10"])
+        let mut dbt = Command::new("nice");
+        dbt.args(["-n", "10"])
             .arg(venvs.dbt())
             .args(command)
             .args(["--profiles-dir", "."])
             .arg("--log-path")
             .arg(dir.join("logs"))
             .current_dir(&project)
-            .env("BENCH_DUCKDB_PATH", dir.join("bench.duckdb"))
-            .env("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
-            .env("DO_NOT_TRACK", "1")
-            .env("DBT_USE_COLORS", "false")
-            .env_remove("DBT_TARGET_PATH")
-            .env_remove("DBT_PROJECT_DIR")
-            .env_remove("DBT_PROFILES_DIR")
+            .env("BENCH_DUCKDB_PATH", dir.join("bench.duckdb"));
+        let output = crate::harness::dbt::quiet(&mut dbt)
             .output()
             .with_context(|| format!("running {}", venvs.dbt().display()))?;
         let seconds = started.elapsed().as_secs_f64();
@@ -375,7 +370,7 @@ pub fn big_workload(cache: &Path, base: &Workload, megabytes: u64) -> Result<Wor
         if dir.exists() {
             fs::remove_dir_all(&dir)?;
         }
-        copy_tree(&base.target, &target)?;
+        crate::base::tree::copy_tree(&base.target, &target)?;
         let manifest = fs::read(base.target.join("manifest.json"))
             .context("the base workload has no manifest.json")?;
         ensure!(!manifest.is_empty(), "the base manifest is empty");
@@ -415,19 +410,4 @@ pub fn big_workload(cache: &Path, base: &Workload, megabytes: u64) -> Result<Wor
         bytes,
         provenance,
     })
-}
-
-fn copy_tree(from: &Path, to: &Path) -> Result<()> {
-    fs::create_dir_all(to)?;
-    for entry in fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let destination = to.join(entry.file_name());
-        let kind = entry.file_type()?;
-        if kind.is_dir() {
-            copy_tree(&entry.path(), &destination)?;
-        } else if kind.is_file() {
-            fs::copy(entry.path(), &destination)?;
-        }
-    }
-    Ok(())
 }

@@ -8,7 +8,6 @@ pub mod options;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use figment::providers::Format;
 use figment::value::{Dict, Map, Value};
 use figment::{Figment, Metadata, Profile, Provider};
 use serde::Deserialize;
@@ -418,11 +417,9 @@ struct Layer {
 
 impl Layer {
     fn toml(name: &str, text: &str) -> Result<Layer, ConfigError> {
-        let data = figment::providers::Toml::string(text)
-            .data()
-            .map_err(|e| ConfigError(format!("{name}: {}", crate::sanitize_line(&e.to_string()))))?
-            .remove(&Profile::Default)
-            .unwrap_or_default();
+        let data: Dict = toml_edit::de::from_str(text).map_err(|e| {
+            ConfigError(format!("{name}: {}", crate::sanitize_line(&e.to_string())))
+        })?;
         Ok(Layer {
             name: name.to_owned(),
             data,

@@ -1,0 +1,9 @@
+//! The integration tests of `foldup`: one test binary, linked once, with one module per area.
+
+mod env;
+mod faults;
+mod hostile;
+mod providers;
+mod secrets;
+mod support;
+mod upload;
