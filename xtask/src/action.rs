@@ -241,7 +241,9 @@ pub fn run(_args: &[String]) -> Result<()> {
         "sh",
         &scripts.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
     )?;
-    crate::harness::validators::actionlint(&files.iter().map(PathBuf::as_path).collect::<Vec<_>>())?;
+    crate::harness::validators::actionlint(
+        &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+    )?;
     Ok(())
 }
 

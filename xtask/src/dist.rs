@@ -17,8 +17,8 @@ use std::process::{Command, Output};
 use anyhow::{bail, Context, Result};
 
 use crate::base::repo::relative;
-use crate::harness::datafold_server::{self, DatafoldServer};
 use crate::base::repo::workspace_version;
+use crate::harness::datafold_server::{self, DatafoldServer};
 use crate::harness::release_build::{
     archive_stem, build, dist_dir, fresh, platform_at, sha256_file, write_archive_named, Dist,
     Platform,
@@ -657,9 +657,6 @@ pub fn package(args: &[String]) -> Result<()> {
         .and_then(|n| n.to_str())
         .context("archive name")?;
     fs::write(&platform.checksum, format!("{digest}  {archive_name}\n"))?;
-    eprintln!(
-        "==> package: {} ({digest})",
-        relative(&platform.archive)
-    );
+    eprintln!("==> package: {} ({digest})", relative(&platform.archive));
     Ok(())
 }

@@ -988,4 +988,3 @@ fn replace_in_strings(value: &mut Value, from: &str, to: &str) -> usize {
         _ => 0,
     }
 }
-

@@ -15,7 +15,6 @@ use sha2::{Digest, Sha256};
 
 use crate::base::repo::workspace_version;
 
-
 /// The Linux platforms `cargo xtask dist` builds here (the release workflow builds every platform of
 /// [`crate::pin::RELEASE_TARGETS`] on GitHub's runners). The first is this machine's.
 pub const LINUX_TARGETS: [&str; 2] = ["x86_64-unknown-linux-musl", "aarch64-unknown-linux-musl"];
@@ -416,4 +415,3 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         .map(|b| format!("{b:02x}"))
         .collect())
 }
-
