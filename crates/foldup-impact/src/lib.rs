@@ -13,7 +13,7 @@ use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
 
-pub use manifest::{Facts, Kind, MacroFacts, Manifest};
+pub use manifest::{Facts, Kind, MacroFacts, Manifest, Squeeze};
 pub use render::{markdown, MARKDOWN_LIMIT};
 use serde::Serialize;
 
@@ -25,11 +25,8 @@ pub enum ImpactError {
         path: String,
         source: std::io::Error,
     },
-    #[error("{path} is not a usable dbt manifest: {source}")]
-    Invalid {
-        path: String,
-        source: serde_json::Error,
-    },
+    #[error("{path} is not a usable dbt manifest: {detail}")]
+    Invalid { path: String, detail: String },
 }
 
 /// Reads the manifest at `path`, streaming it.
@@ -39,19 +36,32 @@ pub fn read_manifest(path: &Path) -> Result<Manifest, ImpactError> {
         path: shown.clone(),
         source,
     })?;
-    Manifest::from_reader(BufReader::with_capacity(1 << 18, file)).map_err(|source| {
-        if source.is_io() {
-            ImpactError::Io {
-                path: shown,
-                source: source.into(),
+    Manifest::from_buf_read(BufReader::with_capacity(1 << 18, file)).map_err(
+        |(source, squeezed)| {
+            if source.is_io() {
+                ImpactError::Io {
+                    path: shown,
+                    source: source.into(),
+                }
+            } else {
+                ImpactError::Invalid {
+                    path: shown,
+                    detail: describe(&source, squeezed),
+                }
             }
-        } else {
-            ImpactError::Invalid {
-                path: shown,
-                source,
-            }
+        },
+    )
+}
+
+/// serde's message, without its line and column when they are not the file's.
+fn describe(e: &serde_json::Error, squeezed: bool) -> String {
+    let text = e.to_string();
+    if squeezed {
+        if let Some(at) = text.rfind(" at line ") {
+            return text[..at].to_owned();
         }
-    })
+    }
+    text
 }
 
 /// Why dbt counts a resource as modified; the names of dbt's `state:modified.*` sub-selectors,
@@ -345,6 +355,30 @@ mod tests {
         let impact = compare(&base, &pr);
         assert_eq!(impact.modified[0].reasons, [Reason::Macros]);
         assert!(compare(&base, &base).modified.is_empty());
+    }
+
+    #[test]
+    fn squeezing_whitespace_keeps_strings_whole() {
+        use std::io::Read;
+        let spaces = " ".repeat(5000);
+        let json = format!("{spaces}{{\"a\\\"{spaces}\": [1,{spaces}\"x\\\\\"{spaces}]}}\n\n\t");
+        // Small buffers put run ends and escapes across buffer boundaries.
+        for capacity in [1, 2, 3, 7, 64, 1 << 16] {
+            let mut out = String::new();
+            Squeeze::new(std::io::BufReader::with_capacity(capacity, json.as_bytes()))
+                .read_to_string(&mut out)
+                .unwrap();
+            let a: serde_json::Value = serde_json::from_str(&json).unwrap();
+            let b: serde_json::Value = serde_json::from_str(&out).unwrap();
+            assert_eq!(a, b, "buffer of {capacity}");
+            if capacity >= 64 {
+                assert!(
+                    out.len() < json.len() - 5000,
+                    "buffer of {capacity}: {}",
+                    out.len()
+                );
+            }
+        }
     }
 
     #[test]

@@ -573,8 +573,95 @@ impl Manifest {
         Ok(manifest)
     }
 
+    /// Reads a manifest from a buffered reader through [`Squeeze`]; the error says whether long
+    /// runs of whitespace were squeezed (its line and column are then not the file's).
+    pub fn from_buf_read(
+        reader: impl std::io::BufRead,
+    ) -> Result<Manifest, (serde_json::Error, bool)> {
+        let mut squeeze = Squeeze::new(reader);
+        let mut de = serde_json::Deserializer::from_reader(&mut squeeze);
+        let result = Manifest::deserialize(&mut de).and_then(|m| de.end().map(|()| m));
+        drop(de);
+        result.map_err(|e| (e, squeeze.squeezed > 0))
+    }
+
     /// Reads a manifest held in memory.
     pub fn from_slice(bytes: &[u8]) -> Result<Manifest, serde_json::Error> {
         serde_json::from_slice(bytes)
+    }
+}
+
+/// Runs of JSON whitespace at least this long (outside strings) are handed on as one space.
+const SQUEEZE_AFTER: usize = 64;
+
+/// A reader that hands on JSON with long runs of whitespace between tokens squeezed to one space,
+/// so that a file of a gigabyte of blanks costs a scan, not a gigabyte of parser steps.
+/// Strings pass through untouched.
+pub struct Squeeze<R> {
+    inner: R,
+    in_string: bool,
+    escaped: bool,
+    /// How many runs were squeezed: the parser's line and column numbers are then off.
+    pub squeezed: u64,
+}
+
+impl<R: std::io::BufRead> Squeeze<R> {
+    pub fn new(inner: R) -> Self {
+        Squeeze {
+            inner,
+            in_string: false,
+            escaped: false,
+            squeezed: 0,
+        }
+    }
+}
+
+fn json_whitespace(b: u8) -> bool {
+    matches!(b, b' ' | b'\n' | b'\r' | b'\t')
+}
+
+impl<R: std::io::BufRead> Read for Squeeze<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < out.len() {
+            let buf = self.inner.fill_buf()?;
+            if buf.is_empty() {
+                break;
+            }
+            let mut used = 0;
+            while used < buf.len() && written < out.len() {
+                let b = buf[used];
+                if self.in_string {
+                    if self.escaped {
+                        self.escaped = false;
+                    } else if b == b'\\' {
+                        self.escaped = true;
+                    } else if b == b'"' {
+                        self.in_string = false;
+                    }
+                } else if b == b'"' {
+                    self.in_string = true;
+                } else if json_whitespace(b) {
+                    let run = buf[used..]
+                        .iter()
+                        .position(|b| !json_whitespace(*b))
+                        .unwrap_or(buf.len() - used);
+                    if run >= SQUEEZE_AFTER || used + run == buf.len() && run > 1 {
+                        // Hand on one blank for the run (its end may lie in the next buffer,
+                        // where it is squeezed again).
+                        out[written] = b' ';
+                        written += 1;
+                        used += run;
+                        self.squeezed += 1;
+                        continue;
+                    }
+                }
+                out[written] = b;
+                written += 1;
+                used += 1;
+            }
+            self.inner.consume(used);
+        }
+        Ok(written)
     }
 }
