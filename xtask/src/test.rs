@@ -45,6 +45,9 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::orb::test(&[])?;
     crate::component::test(&[])?;
     crate::action::test(&[])?;
+    // foldup-impact's oracle test runs dbt itself: dbt-core 1.10 + dbt-duckdb 1.10 from PyPI.
+    let dbt = crate::fixtures::ensure_test_dbt()?;
+    std::env::set_var("FOLDUP_TEST_DBT", &dbt);
     // The unit, plugin and end-to-end tests run last so that their runner's summary closes the log.
     run_step(
         "tests",
