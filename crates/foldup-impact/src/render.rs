@@ -36,7 +36,7 @@ impl Budgeted<'_> {
             let _ = writeln!(
                 self.out,
                 "\n… and {} more (`foldup impact --format json` lists them all)",
-                self.omitted
+                count(self.omitted)
             );
         }
     }
@@ -51,6 +51,19 @@ fn kind_heading(resource_type: &str) -> String {
         "saved_query" => "saved queries".to_owned(),
         other => format!("{other}s"),
     }
+}
+
+/// A count with thousands separators: 29,484.
+fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
 }
 
 /// Escapes what would break a table cell or a code span.
@@ -72,9 +85,9 @@ pub fn markdown(impact: &Impact, base: &str) -> String {
     let _ = writeln!(
         out,
         "**{} modified · {} downstream · {} removed** (compared with {})\n",
-        impact.modified.len(),
-        impact.impacted.len(),
-        impact.removed.len(),
+        count(impact.modified.len()),
+        count(impact.impacted.len()),
+        count(impact.removed.len()),
         base.replace(['\n', '\r'], " ")
     );
     if impact.modified.is_empty() && impact.removed.is_empty() {
@@ -87,12 +100,12 @@ pub fn markdown(impact: &Impact, base: &str) -> String {
 
     if !impact.modified.is_empty() {
         let folded = impact.modified.len() > FOLD_AFTER;
-        let _ = writeln!(out, "#### Modified ({})\n", impact.modified.len());
+        let _ = writeln!(out, "#### Modified ({})\n", count(impact.modified.len()));
         if folded {
             let _ = writeln!(
                 out,
                 "<details><summary>{} modified resources</summary>\n",
-                impact.modified.len()
+                count(impact.modified.len())
             );
         }
         out.push_str("| Resource | Type | Why |\n|---|---|---|\n");
@@ -122,16 +135,16 @@ pub fn markdown(impact: &Impact, base: &str) -> String {
         for i in &impact.impacted {
             by_kind.entry(i.resource_type.as_str()).or_default().push(i);
         }
-        let _ = writeln!(out, "#### Downstream ({})\n", impact.impacted.len());
+        let _ = writeln!(out, "#### Downstream ({})\n", count(impact.impacted.len()));
         let counts: Vec<String> = by_kind
             .iter()
-            .map(|(kind, list)| format!("{} {}", list.len(), kind_heading(kind)))
+            .map(|(kind, list)| format!("{} {}", count(list.len()), kind_heading(kind)))
             .collect();
         let _ = writeln!(out, "{}\n", counts.join(" · "));
         let kinds = by_kind.len();
         for (n, (kind, list)) in by_kind.into_iter().enumerate() {
             let folded = list.len() > FOLD_AFTER;
-            let heading = format!("{} {}", list.len(), kind_heading(kind));
+            let heading = format!("{} {}", count(list.len()), kind_heading(kind));
             if folded {
                 let _ = writeln!(out, "<details><summary>{heading}</summary>\n");
             } else {
@@ -156,13 +169,13 @@ pub fn markdown(impact: &Impact, base: &str) -> String {
     }
 
     if !impact.removed.is_empty() {
-        let _ = writeln!(out, "#### Removed ({})\n", impact.removed.len());
+        let _ = writeln!(out, "#### Removed ({})\n", count(impact.removed.len()));
         let folded = impact.removed.len() > FOLD_AFTER;
         if folded {
             let _ = writeln!(
                 out,
                 "<details><summary>{} removed resources</summary>\n",
-                impact.removed.len()
+                count(impact.removed.len())
             );
         }
         let mut lines = Budgeted {
@@ -180,4 +193,20 @@ pub fn markdown(impact: &Impact, base: &str) -> String {
     }
     debug_assert!(out.chars().count() <= MARKDOWN_LIMIT);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_have_thousands_separators() {
+        for (n, text) in [
+            (0, "0"),
+            (999, "999"),
+            (1_000, "1,000"),
+            (29_484, "29,484"),
+            (1_234_567, "1,234,567"),
+        ] {
+            assert_eq!(super::count(n), text);
+        }
+    }
 }
