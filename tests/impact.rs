@@ -85,7 +85,7 @@ fn json_names_the_modified_model_its_reason_and_what_sits_downstream() {
 
 #[test]
 fn dbt_state_names_the_base_and_markdown_goes_to_the_github_job_summary() {
-    let (dir, base) = project();
+    let (dir, _) = project();
     let summary = dir.path().join("summary.md");
     let run = foldup(dir.path())
         .owned_envs(&github_pull_request_env())

@@ -23,7 +23,7 @@ struct Budgeted<'a> {
 
 impl Budgeted<'_> {
     fn push(&mut self, line: &str) {
-        if self.omitted == 0 && self.out.len() + line.len() + 1 <= self.limit {
+        if self.omitted == 0 && self.out.len() + line.len() < self.limit {
             self.out.push_str(line);
             self.out.push('\n');
         } else {
