@@ -204,3 +204,214 @@ fn a_gigabyte_of_whitespace_is_streamed_in_bounded_memory() {
     }
     fs::remove_file(base.join("manifest.json")).unwrap();
 }
+
+/// A stand-in for GitHub's issues comments API (list, create, update), as GitHub documents it:
+/// `write-token` may write, `read-token` may only read.
+mod github {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, patch};
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+
+    #[derive(Default)]
+    pub struct Comments {
+        pub list: Vec<(u64, u64, String)>, // (pr, id, body)
+        pub requests: Vec<String>,
+    }
+
+    type Shared = Arc<Mutex<Comments>>;
+
+    fn may_write(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+        match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+            Some("Bearer write-token") => Ok(()),
+            Some("Bearer read-token") => Err((
+                StatusCode::FORBIDDEN,
+                Json(json!({"message": "Resource not accessible by integration"})),
+            )),
+            _ => Err((
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"message": "Bad credentials"})),
+            )),
+        }
+    }
+
+    async fn list(
+        State(state): State<Shared>,
+        Path((_, _, pr)): Path<(String, String, u64)>,
+        axum::extract::RawQuery(query): axum::extract::RawQuery,
+    ) -> Json<Value> {
+        let mut s = state.lock().unwrap();
+        s.requests
+            .push(format!("GET {pr} {}", query.unwrap_or_default()));
+        Json(Value::Array(
+            s.list
+                .iter()
+                .filter(|(p, _, _)| *p == pr)
+                .map(|(_, id, body)| json!({"id": id, "body": body, "user": {"login": "someone"}}))
+                .collect(),
+        ))
+    }
+
+    async fn create(
+        State(state): State<Shared>,
+        headers: HeaderMap,
+        Path((_, _, pr)): Path<(String, String, u64)>,
+        Json(body): Json<Value>,
+    ) -> Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)> {
+        may_write(&headers)?;
+        let mut s = state.lock().unwrap();
+        let id = 1000 + s.list.len() as u64;
+        let text = body["body"].as_str().unwrap().to_owned();
+        s.list.push((pr, id, text.clone()));
+        s.requests.push(format!("POST {pr}"));
+        Ok((StatusCode::CREATED, Json(json!({"id": id, "body": text}))))
+    }
+
+    async fn update(
+        State(state): State<Shared>,
+        headers: HeaderMap,
+        Path((_, _, id)): Path<(String, String, u64)>,
+        Json(body): Json<Value>,
+    ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+        may_write(&headers)?;
+        let mut s = state.lock().unwrap();
+        s.requests.push(format!("PATCH {id}"));
+        let text = body["body"].as_str().unwrap().to_owned();
+        let entry = s.list.iter_mut().find(|(_, i, _)| *i == id).unwrap();
+        entry.2 = text.clone();
+        Ok(Json(json!({"id": id, "body": text})))
+    }
+
+    /// Starts the stand-in on 127.0.0.1; returns its URL and state.
+    pub fn start(initial: Vec<(u64, u64, String)>) -> (String, Shared) {
+        let state: Shared = Arc::new(Mutex::new(Comments {
+            list: initial,
+            requests: Vec::new(),
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route(
+                "/repos/{owner}/{repo}/issues/{pr}/comments",
+                get(list).post(create),
+            )
+            .route("/repos/{owner}/{repo}/issues/comments/{id}", patch(update))
+            .with_state(state.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        (url, state)
+    }
+}
+
+fn comment_run(dir: &Path, base: &Path, api: &str, token: &str) -> Run {
+    foldup(dir)
+        .owned_envs(&github_pull_request_env())
+        .env("GITHUB_STEP_SUMMARY", dir.join("summary.md"))
+        .env("GITHUB_API_URL", api)
+        .env("GITHUB_TOKEN", token)
+        .args(["impact", "--comment", "--state", base.to_str().unwrap()])
+        .run()
+}
+
+#[test]
+fn comment_creates_one_sticky_comment_and_updates_it_on_the_next_run() {
+    let (dir, base) = project();
+    let (_, pr, _) = github_pr_facts();
+    // Someone else's comment is left alone.
+    let (api, state) = github::start(vec![(pr, 7, "LGTM".to_owned())]);
+    let first = comment_run(dir.path(), &base, &api, "write-token").expect_code(0);
+    assert!(
+        first.stderr.contains("Commented on pull request"),
+        "{}",
+        first.stderr
+    );
+    // The second run, after another push: the same comment, updated.
+    manifest_with_sql(&base, "model.shop.orders", "select 2");
+    let second = comment_run(dir.path(), &base, &api, "write-token").expect_code(0);
+    assert!(
+        second.stderr.contains("Updated foldup's comment 1001"),
+        "{}",
+        second.stderr
+    );
+    let s = state.lock().unwrap();
+    let ours: Vec<_> = s.list.iter().filter(|(_, id, _)| *id != 7).collect();
+    assert_eq!(ours.len(), 1, "one comment, not a pile: {:?}", s.requests);
+    assert_eq!(s.list[0].2, "LGTM");
+    let body = &ours[0].2;
+    assert!(body.starts_with("<!-- foldup impact"), "{body}");
+    assert!(
+        body.contains("`model.shop.orders`"),
+        "the comment shows the second run: {body}"
+    );
+    assert!(body.chars().count() <= 65_536);
+    assert_eq!(
+        s.requests.iter().filter(|r| r.starts_with("POST")).count(),
+        1,
+        "{:?}",
+        s.requests
+    );
+}
+
+#[test]
+fn a_read_only_or_missing_token_is_a_warning_and_the_job_summary_still_has_the_report() {
+    let (dir, base) = project();
+    let (_, pr, _) = github_pr_facts();
+    let (api, state) = github::start(vec![]);
+    let run = comment_run(dir.path(), &base, &api, "read-token").expect_code(0);
+    assert!(
+        run.stderr.contains("::warning::No pull request comment"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("403") && run.stderr.contains("pull-requests: write"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("::add-mask::read-token"),
+        "the token is masked"
+    );
+    assert!(
+        run.stderr
+            .lines()
+            .all(|l| l.starts_with("::add-mask::") || !l.contains("read-token")),
+        "the token stays out of the log"
+    );
+    let summary = fs::read_to_string(dir.path().join("summary.md")).unwrap();
+    assert!(summary.contains("`model.shop.stg_orders`"));
+    assert!(state.lock().unwrap().list.iter().all(|(p, _, _)| *p != pr));
+
+    let run = foldup(dir.path())
+        .owned_envs(&github_pull_request_env())
+        .env("GITHUB_API_URL", &api)
+        .args(["impact", "--comment", "--state", base.to_str().unwrap()])
+        .run()
+        .expect_code(0);
+    assert!(
+        run.stderr.contains("needs a GitHub token"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Rewrites the base manifest with `id`'s SQL replaced.
+fn manifest_with_sql(base: &Path, id: &str, sql: &str) {
+    let path = base.join("manifest.json");
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+    manifest["nodes"][id]["raw_code"] = sql.into();
+    fs::write(path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}

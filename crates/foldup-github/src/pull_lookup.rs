@@ -177,7 +177,7 @@ fn pulls_url(api_url: &str, repository: &str, sha: &CommitSha) -> Result<Url, Gi
     Ok(url)
 }
 
-fn client(
+pub(crate) fn client(
     env: &Env,
     url: &Url,
     token: &Secret,
@@ -268,7 +268,7 @@ fn status_message(status: u16, body: &[u8]) -> String {
 }
 
 /// The error and its causes on one line; reqwest's top-level message alone hides the cause.
-fn error_chain(error: &reqwest::Error) -> String {
+pub(crate) fn error_chain(error: &reqwest::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
@@ -280,7 +280,7 @@ fn error_chain(error: &reqwest::Error) -> String {
 }
 
 /// Whatever a server or library echoes, the token never reaches a log.
-fn redact(text: &str, token: &Secret) -> String {
+pub(crate) fn redact(text: &str, token: &Secret) -> String {
     if token.expose().is_empty() {
         text.to_owned()
     } else {

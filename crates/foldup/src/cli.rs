@@ -93,6 +93,12 @@ pub fn command() -> Command {
                         .default_value("markdown")
                         .help("markdown for people (and the job summary), json for machines."),
                 )
+                .arg(
+                    Arg::new("comment")
+                        .long("comment")
+                        .action(ArgAction::SetTrue)
+                        .help("Also create or update one comment on the pull request (needs GITHUB_TOKEN with pull-requests: write); a failure is a warning."),
+                )
                 .args(scoped(CONTEXT).map(flag_arg))
                 .arg(options::find("target_folder").map(flag_arg).expect("target_folder is an option")),
         )

@@ -16,7 +16,12 @@ pub const FORMATS: [&str; 2] = ["markdown", "json"];
 pub struct Args {
     pub state: Option<PathBuf>,
     pub format: String,
+    /// Create or update the one foldup comment on the PR / merge request.
+    pub comment: bool,
 }
+
+/// The hidden line that marks foldup's comment, so that later runs update it.
+pub const COMMENT_MARKER: &str = "<!-- foldup impact: this comment is updated on every run -->";
 
 /// Where the base manifest is and how the user named it.
 struct Base {
@@ -84,7 +89,7 @@ fn json(impact: &Impact, base: &Base) -> String {
     value.to_string()
 }
 
-pub fn run(session: &Session, args: &Args) -> Result<(), Failure> {
+pub async fn run(session: &Session, args: &Args) -> Result<(), Failure> {
     let base = base(session, args)?;
     let located = session
         .provider
@@ -111,7 +116,68 @@ pub fn run(session: &Session, args: &Args) -> Result<(), Failure> {
         .and_then(|()| stdout.flush())
         .map_err(|e| Failure::usage(format!("cannot write the report to stdout: {e}")))?;
     session.reporter.summary(&report);
+    if args.comment {
+        // A comment is a courtesy: whatever goes wrong is a warning, the report stands.
+        if let Err(reason) = comment(session, &report).await {
+            session.reporter.warning(&format!(
+                "No pull request comment: {reason}. The report is on stdout{}.",
+                if session.env.get("GITHUB_STEP_SUMMARY").is_some() {
+                    " and in the job summary"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     Ok(())
+}
+
+/// Creates or updates foldup's one comment on the pull request or merge request of this build.
+async fn comment(session: &Session, report: &str) -> Result<(), String> {
+    let ctx = super::detect_context(session)
+        .await
+        .map_err(|f| f.message)?;
+    let body = format!("{COMMENT_MARKER}\n{report}");
+    let lookups = &session.settings.lookups;
+    let pr_number = ctx.pr_number.value.ok_or_else(|| {
+        "this build is not for a pull request or merge request (foldup found no PR number)"
+            .to_owned()
+    })?;
+    let repository = ctx
+        .repository
+        .value
+        .clone()
+        .ok_or_else(|| "foldup cannot tell the repository of this build".to_owned())?;
+    match session.provider.name() {
+        foldup_github::PROVIDER_NAME => {
+            let token = lookups.github_token.as_ref().ok_or_else(|| {
+                "--comment needs a GitHub token: expose `secrets.GITHUB_TOKEN` as GITHUB_TOKEN with `permissions: pull-requests: write`".to_owned()
+            })?;
+            session.reporter.mask(token.expose());
+            let outcome = foldup_github::upsert_pull_request_comment(
+                &session.env,
+                &repository,
+                pr_number,
+                COMMENT_MARKER,
+                &body,
+                token,
+                lookups.timeout,
+            )
+            .await?;
+            session.reporter.info(&match outcome {
+                foldup_github::CommentOutcome::Created { id } => {
+                    format!("Commented on pull request #{pr_number} (comment {id}).")
+                }
+                foldup_github::CommentOutcome::Updated { id } => {
+                    format!("Updated foldup's comment {id} on pull request #{pr_number}.")
+                }
+            });
+            Ok(())
+        }
+        other => Err(format!(
+            "--comment posts on GitHub pull requests; this build runs on {other}"
+        )),
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
