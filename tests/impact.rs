@@ -371,7 +371,8 @@ fn a_read_only_or_missing_token_is_a_warning_and_the_job_summary_still_has_the_r
     let (api, state) = github::start(vec![]);
     let run = comment_run(dir.path(), &base, &api, "read-token").expect_code(0);
     assert!(
-        run.stderr.contains("::warning::No pull request comment"),
+        run.stderr
+            .contains("::warning::No comment on the pull request or merge request"),
         "{}",
         run.stderr
     );
@@ -414,4 +415,223 @@ fn manifest_with_sql(base: &Path, id: &str, sql: &str) {
         serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     manifest["nodes"][id]["raw_code"] = sql.into();
     fs::write(path, serde_json::to_vec(&manifest).unwrap()).unwrap();
+}
+
+/// A stand-in for GitLab's REST API as the `gitlab` crate calls it: `GET /api/v4/user` (the
+/// token check), and a merge request's notes (list, create, edit). `api-token` may write,
+/// `read-api-token` may only read.
+mod gitlab {
+    use std::sync::{Arc, Mutex};
+
+    use axum::extract::{Path, State};
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::routing::{get, put};
+    use axum::{Json, Router};
+    use serde_json::{json, Value};
+
+    #[derive(Default)]
+    pub struct Notes {
+        pub list: Vec<(u64, String)>, // (id, body) on merge request 57 of project 4242
+        pub requests: Vec<String>,
+    }
+
+    type Shared = Arc<Mutex<Notes>>;
+
+    fn token(headers: &HeaderMap) -> Option<&str> {
+        headers.get("private-token").and_then(|v| v.to_str().ok())
+    }
+
+    fn may_write(headers: &HeaderMap) -> Result<(), (StatusCode, Json<Value>)> {
+        match token(headers) {
+            Some("api-token") => Ok(()),
+            _ => Err((
+                StatusCode::FORBIDDEN,
+                Json(json!({"message": "403 Forbidden"})),
+            )),
+        }
+    }
+
+    async fn user(headers: HeaderMap) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+        match token(&headers) {
+            Some("api-token" | "read-api-token") => {
+                Ok(Json(json!({"id": 1, "username": "project_4242_bot"})))
+            }
+            _ => Err((
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"message": "401 Unauthorized"})),
+            )),
+        }
+    }
+
+    fn check(project: &str, mr: u64) {
+        assert_eq!(
+            (project, mr),
+            ("4242", 57),
+            "the project id and the MR's iid"
+        );
+    }
+
+    async fn list(
+        State(state): State<Shared>,
+        Path((project, mr)): Path<(String, u64)>,
+    ) -> Json<Value> {
+        check(&project, mr);
+        let mut s = state.lock().unwrap();
+        s.requests.push("GET".to_owned());
+        Json(Value::Array(
+            s.list
+                .iter()
+                .map(|(id, body)| json!({"id": id, "body": body, "system": false}))
+                .collect(),
+        ))
+    }
+
+    async fn create(
+        State(state): State<Shared>,
+        headers: HeaderMap,
+        Path((project, mr)): Path<(String, u64)>,
+        body: String,
+    ) -> Result<(StatusCode, Json<Value>), (StatusCode, Json<Value>)> {
+        check(&project, mr);
+        may_write(&headers)?;
+        let text = form_body(&body);
+        let mut s = state.lock().unwrap();
+        let id = 500 + s.list.len() as u64;
+        s.list.push((id, text.clone()));
+        s.requests.push("POST".to_owned());
+        Ok((StatusCode::CREATED, Json(json!({"id": id, "body": text}))))
+    }
+
+    async fn edit(
+        State(state): State<Shared>,
+        headers: HeaderMap,
+        Path((project, mr, id)): Path<(String, u64, u64)>,
+        body: String,
+    ) -> Result<Json<Value>, (StatusCode, Json<Value>)> {
+        check(&project, mr);
+        may_write(&headers)?;
+        let text = form_body(&body);
+        let mut s = state.lock().unwrap();
+        s.requests.push(format!("PUT {id}"));
+        let entry = s.list.iter_mut().find(|(i, _)| *i == id).unwrap();
+        entry.1 = text.clone();
+        Ok(Json(json!({"id": id, "body": text})))
+    }
+
+    /// The `body` field of the form the `gitlab` crate sends.
+    fn form_body(form: &str) -> String {
+        form.split('&')
+            .filter_map(|pair| pair.split_once('='))
+            .find(|(k, _)| *k == "body")
+            .map(|(_, v)| {
+                let v = v.replace('+', " ");
+                let bytes = v.as_bytes();
+                let mut out = Vec::new();
+                let mut i = 0;
+                while i < bytes.len() {
+                    if bytes[i] == b'%' && i + 2 < bytes.len() + 1 {
+                        let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                        out.push(u8::from_str_radix(hex, 16).unwrap());
+                        i += 3;
+                    } else {
+                        out.push(bytes[i]);
+                        i += 1;
+                    }
+                }
+                String::from_utf8(out).unwrap()
+            })
+            .expect("a body field")
+    }
+
+    pub fn start(initial: Vec<(u64, String)>) -> (String, Shared) {
+        let state: Shared = Arc::new(Mutex::new(Notes {
+            list: initial,
+            requests: Vec::new(),
+        }));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new()
+            .route("/api/v4/user", get(user))
+            .route(
+                "/api/v4/projects/{project}/merge_requests/{mr}/notes",
+                get(list).post(create),
+            )
+            .route(
+                "/api/v4/projects/{project}/merge_requests/{mr}/notes/{id}",
+                put(edit),
+            )
+            .with_state(state.clone());
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                axum::serve(listener, app).await.unwrap();
+            });
+        });
+        (url, state)
+    }
+}
+
+fn gitlab_run(dir: &Path, base: &Path, server: &str, token: &str) -> Run {
+    foldup(dir)
+        .envs([
+            ("GITLAB_CI", "true"),
+            ("CI_PIPELINE_SOURCE", "merge_request_event"),
+            ("CI_COMMIT_SHA", "1f2e3d4c5b6a79881726354453627180a9b8c7d6"),
+            ("CI_MERGE_REQUEST_IID", "57"),
+            ("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "feature/orders"),
+            ("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "main"),
+            ("CI_MERGE_REQUEST_PROJECT_PATH", "data/analytics"),
+            ("CI_MERGE_REQUEST_SOURCE_PROJECT_PATH", "data/analytics"),
+            ("CI_PROJECT_PATH", "data/analytics"),
+            ("CI_PROJECT_ID", "4242"),
+            ("CI_SERVER_URL", server),
+            ("GITLAB_TOKEN", token),
+        ])
+        .args(["impact", "--comment", "--state", base.to_str().unwrap()])
+        .run()
+}
+
+#[test]
+fn gitlab_gets_one_note_on_the_merge_request_updated_on_the_next_run() {
+    let (dir, base) = project();
+    let (server, state) = gitlab::start(vec![(9, "Please add a test.".to_owned())]);
+    let first = gitlab_run(dir.path(), &base, &server, "api-token").expect_code(0);
+    assert!(
+        first.stderr.contains("Commented on merge request !57"),
+        "{}",
+        first.stderr
+    );
+    manifest_with_sql(&base, "model.shop.orders", "select 2");
+    let second = gitlab_run(dir.path(), &base, &server, "api-token").expect_code(0);
+    assert!(
+        second.stderr.contains("Updated foldup's note 501"),
+        "{}",
+        second.stderr
+    );
+    let s = state.lock().unwrap();
+    assert_eq!(
+        s.list.len(),
+        2,
+        "one note of foldup's, not a pile: {:?}",
+        s.requests
+    );
+    assert_eq!(s.list[0].1, "Please add a test.");
+    assert!(s.list[1].1.starts_with("<!-- foldup impact"));
+    assert!(s.list[1].1.contains("`model.shop.orders`"));
+
+    drop(s);
+    // A token that may read but not write: a warning, exit 0, the report on stdout.
+    let run = gitlab_run(dir.path(), &base, &server, "read-api-token").expect_code(0);
+    assert!(
+        run.stderr.contains("refused the note (HTTP 403)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("### foldup impact"));
+    assert!(!run.stderr.contains("read-api-token"));
 }

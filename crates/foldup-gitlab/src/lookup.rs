@@ -15,8 +15,8 @@ use crate::{quoted, GitLabError};
 /// relative URL root) and whether to speak plain http.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GitLabServer {
-    host: String,
-    insecure: bool,
+    pub(crate) host: String,
+    pub(crate) insecure: bool,
 }
 
 impl GitLabServer {
@@ -149,7 +149,7 @@ async fn list_open_merge_requests(
 }
 
 /// `300 ms`, `5 s`, `2.5 s`.
-fn human_duration(duration: Duration) -> String {
+pub(crate) fn human_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis < 1000 {
         format!("{millis} ms")
@@ -160,12 +160,16 @@ fn human_duration(duration: Duration) -> String {
     }
 }
 
-enum Stage<'a> {
+pub(crate) enum Stage<'a> {
     Connect,
     List { project: &'a str },
 }
 
-fn client_error(error: GitlabError, server: &GitLabServer, token: &Secret) -> GitLabError {
+pub(crate) fn client_error(
+    error: GitlabError,
+    server: &GitLabServer,
+    token: &Secret,
+) -> GitLabError {
     match error {
         GitlabError::Api { source } => api_error(source, Stage::Connect, server, token),
         GitlabError::Communication { source } => GitLabError::Unreachable {
@@ -180,7 +184,7 @@ fn client_error(error: GitlabError, server: &GitLabServer, token: &Secret) -> Gi
     }
 }
 
-fn api_error(
+pub(crate) fn api_error(
     error: ApiError<RestError>,
     stage: Stage<'_>,
     server: &GitLabServer,

@@ -97,7 +97,7 @@ pub fn command() -> Command {
                     Arg::new("comment")
                         .long("comment")
                         .action(ArgAction::SetTrue)
-                        .help("Also create or update one comment on the pull request (needs GITHUB_TOKEN with pull-requests: write); a failure is a warning."),
+                        .help("Also create or update one comment on the GitHub pull request (GITHUB_TOKEN with pull-requests: write) or GitLab merge request (GITLAB_TOKEN with the api scope); a failure is a warning."),
                 )
                 .args(scoped(CONTEXT).map(flag_arg))
                 .arg(options::find("target_folder").map(flag_arg).expect("target_folder is an option")),

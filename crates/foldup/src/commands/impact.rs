@@ -120,7 +120,7 @@ pub async fn run(session: &Session, args: &Args) -> Result<(), Failure> {
         // A comment is a courtesy: whatever goes wrong is a warning, the report stands.
         if let Err(reason) = comment(session, &report).await {
             session.reporter.warning(&format!(
-                "No pull request comment: {reason}. The report is on stdout{}.",
+                "No comment on the pull request or merge request: {reason}. The report is on stdout{}.",
                 if session.env.get("GITHUB_STEP_SUMMARY").is_some() {
                     " and in the job summary"
                 } else {
@@ -174,8 +174,36 @@ async fn comment(session: &Session, report: &str) -> Result<(), String> {
             });
             Ok(())
         }
+        foldup_gitlab::NAME => {
+            let token = lookups.gitlab_token.as_ref().ok_or_else(|| {
+                "--comment needs a GitLab token: set GITLAB_TOKEN to a project access token with the api scope (a masked CI/CD variable)".to_owned()
+            })?;
+            session.reporter.mask(token.expose());
+            let server =
+                foldup_gitlab::GitLabServer::from_env(&session.env).map_err(|e| e.to_string())?;
+            let project = nonempty(session, "CI_PROJECT_ID").unwrap_or(repository);
+            let outcome = foldup_gitlab::upsert_merge_request_note(
+                &server,
+                token,
+                &project,
+                pr_number,
+                COMMENT_MARKER,
+                &body,
+                lookups.timeout,
+            )
+            .await?;
+            session.reporter.info(&match outcome {
+                foldup_gitlab::NoteOutcome::Created { id } => {
+                    format!("Commented on merge request !{pr_number} (note {id}).")
+                }
+                foldup_gitlab::NoteOutcome::Updated { id } => {
+                    format!("Updated foldup's note {id} on merge request !{pr_number}.")
+                }
+            });
+            Ok(())
+        }
         other => Err(format!(
-            "--comment posts on GitHub pull requests; this build runs on {other}"
+            "--comment posts on GitHub pull requests and GitLab merge requests; this build runs on {other}"
         )),
     }
 }
