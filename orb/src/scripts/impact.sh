@@ -13,4 +13,8 @@ fi
 if [ -n "${PARAM_TARGET_FOLDER:-}" ]; then
   export FOLDUP_TARGET_FOLDER="$PARAM_TARGET_FOLDER"
 fi
-exec foldup impact --state "${PARAM_STATE:?the state parameter names the production run's artifacts}" --format "${PARAM_FORMAT:-markdown}"
+if [ -z "${PARAM_STATE:-}" ]; then
+  echo "The state parameter is empty; give the folder holding the production run's manifest.json." >&2
+  exit 2
+fi
+exec foldup impact --state "$PARAM_STATE" --format "${PARAM_FORMAT:-markdown}"
