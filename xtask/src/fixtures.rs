@@ -106,6 +106,32 @@ pub fn run(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The `dbt` the impact oracle test runs (dbt-core 1.10 with dbt-duckdb 1.10): `FOLDUP_TEST_DBT`
+/// when it names a file, else `target/tools/venv-dbt110/bin/dbt`, installed from PyPI when missing.
+pub fn ensure_test_dbt() -> Result<PathBuf> {
+    if let Some(dbt) = std::env::var_os("FOLDUP_TEST_DBT").map(PathBuf::from) {
+        ensure!(
+            dbt.is_file(),
+            "FOLDUP_TEST_DBT names {}, which is not a file",
+            dbt.display()
+        );
+        return Ok(dbt);
+    }
+    let flavor = FLAVORS
+        .iter()
+        .find(|flavor| flavor.label == "v12")
+        .context("the dbt 1.10 flavor")?;
+    let tools = crate::repo_root().join("target/tools");
+    fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
+    let venv = tools.join(flavor.venv);
+    println!(
+        "== dbt for the impact oracle test: {}",
+        flavor.requirements.join(" + ")
+    );
+    ensure_virtualenv("python3", &venv, flavor)?;
+    Ok(venv.join("bin/dbt"))
+}
+
 fn ensure_virtualenv(python: &str, venv: &Path, flavor: &Flavor) -> Result<()> {
     if holds_versions(venv, flavor) {
         println!("   reusing {}", venv.display());

@@ -30,7 +30,7 @@ mod pin;
 mod release;
 mod test;
 
-const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), docs (regenerate the README's configuration reference), dist (the static Linux release archives this machine can build, x86_64 and aarch64, and install.sh pinning them), dist-test (check them, aarch64 under qemu, and install.sh), package (TARGET: archive a release build, as the release workflow does), release (validate the release workflow, the Dockerfile, the GitLab and CircleCI pipelines), pin-checksums (--version V DIR: pin the release archives' sha256 in install.sh, the orb and the component), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
+const TASKS: &str = "bench (foldup vs datafold-sdk and the hardware floor; writes docs/BENCHMARKS.md), demo (the main job end to end on the bundled example), test (the whole suite, as CI runs it), contract (datafold-sdk vs foldup), fixtures (regenerate the dbt artifacts), test-dbt (install the dbt the impact oracle test runs), docs (regenerate the README's configuration reference), dist (the static Linux release archives this machine can build, x86_64 and aarch64, and install.sh pinning them), dist-test (check them, aarch64 under qemu, and install.sh), package (TARGET: archive a release build, as the release workflow does), release (validate the release workflow, the Dockerfile, the GitLab and CircleCI pipelines), pin-checksums (--version V DIR: pin the release archives' sha256 in install.sh, the orb and the component), orb (pack and validate the CircleCI orb), orb-test (also run its steps), component (validate the GitLab component), component-test (also run it in gitlab-ci-local), action (validate the GitHub Action), action-test (also run its steps), ci-docs (regenerate docs/ci from the examples; --check)";
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
@@ -41,6 +41,7 @@ fn main() -> Result<()> {
         "bench" => bench::run(&rest),
         "demo" => demo::run(&rest),
         "fixtures" => fixtures::run(&rest),
+        "test-dbt" => fixtures::ensure_test_dbt().map(|dbt| println!("{}", dbt.display())),
         "docs" => docs::run(&rest),
         "contract" => contract::run(&rest),
         "dist" => dist::run(&rest),

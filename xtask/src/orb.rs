@@ -126,6 +126,7 @@ fn pack_and_check() -> Result<String> {
     )?;
     validators::shellcheck("sh", &[&src.join("scripts/install.sh")])?;
     validators::shellcheck("bash", &[&src.join("scripts/upload.sh")])?;
+    validators::shellcheck("bash", &[&src.join("scripts/impact.sh")])?;
     Ok(packed)
 }
 

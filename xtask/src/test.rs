@@ -28,6 +28,9 @@ pub fn run(_args: &[String]) -> Result<()> {
     crate::component::test(&[])?;
     crate::action::test(&[])?;
     crate::release::run(&[])?;
+    // foldup-impact's oracle test runs dbt itself: dbt-core 1.10 + dbt-duckdb 1.10 from PyPI.
+    let dbt = crate::fixtures::ensure_test_dbt()?;
+    std::env::set_var("FOLDUP_TEST_DBT", &dbt);
     // The unit, plugin and end-to-end tests run last so that their runner's summary closes the log.
     // A snapshot test fails on a new or changed snapshot instead of writing it.
     run_step_with_env(

@@ -2,6 +2,7 @@
 //! the `GITHUB_*` variables and the event payload at `GITHUB_EVENT_PATH` (PRODUCT.md's rules),
 //! and a reporter that speaks the runner's workflow commands.
 
+mod comment;
 mod error;
 mod event_payload;
 mod pull_lookup;
@@ -12,6 +13,7 @@ use std::path::Path;
 
 use foldup_core::{async_trait, CiContext, CiProvider, DetectError, DetectOptions, Env, Reporter};
 
+pub use comment::{upsert_pull_request_comment, CommentOutcome};
 pub use error::GitHubError;
 pub use event_payload::{
     parse_event_payload, read_event_payload, EventPayload, MergeGroup, PullRequest, PullRequestEnd,

@@ -87,7 +87,7 @@ pub(crate) async fn find_open_pull_request(
     timeout: Duration,
 ) -> Result<Option<OpenPullRequest>, GitHubError> {
     let url = pulls_url(api_url, repository, sha)?;
-    let http = client(env, token)?;
+    let http = client(env, token, MAX_RESPONSE_BYTES)?;
     let shown_url = url.to_string();
     let answer = http
         .send(http.get(url), timeout)
@@ -179,7 +179,11 @@ fn pulls_url(api_url: &str, repository: &str, sha: &CommitSha) -> Result<Url, Gi
 /// The client for GitHub's REST API: the token as a bearer credential, proxies and CA from the
 /// snapshot. A redirect could carry the token elsewhere; GitHub does not redirect this call, and
 /// `foldup_http` never follows one.
-fn client(env: &Env, token: &Secret) -> Result<HttpClient, GitHubError> {
+pub(crate) fn client(
+    env: &Env,
+    token: &Secret,
+    max_answer_bytes: usize,
+) -> Result<HttpClient, GitHubError> {
     let mut options = ClientOptions::new(env.network());
     options.default_headers = HeaderMap::from_iter([
         (
@@ -195,7 +199,7 @@ fn client(env: &Env, token: &Secret) -> Result<HttpClient, GitHubError> {
         AUTHORIZATION,
         format!("Bearer {}", token.expose()),
     ));
-    options.max_answer_bytes = MAX_RESPONSE_BYTES;
+    options.max_answer_bytes = max_answer_bytes;
     HttpClient::new(options).map_err(GitHubError::Client)
 }
 

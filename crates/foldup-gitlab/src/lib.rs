@@ -9,6 +9,7 @@
 mod detect;
 mod error;
 mod lookup;
+mod note;
 mod open_merge_requests;
 mod reporter;
 
@@ -19,6 +20,7 @@ use foldup_core::{
 
 pub use error::GitLabError;
 pub use lookup::{find_open_merge_requests, GitLabServer, OpenMergeRequest};
+pub use note::{upsert_merge_request_note, NoteOutcome};
 pub use open_merge_requests::{
     parse_open_merge_requests, MergeRequestReference, OpenMergeRequests,
 };

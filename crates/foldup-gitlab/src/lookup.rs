@@ -168,7 +168,7 @@ async fn list_open_merge_requests(
 
 /// The `gitlab` crate's client traits over foldup's own HTTP client: `PRIVATE-TOKEN` auth,
 /// proxies and CA from the snapshot, no redirects, bounded answers.
-struct GitLabRest {
+pub(crate) struct GitLabRest {
     http: HttpClient,
     /// `https://host[:port][/root]/api/v4/`.
     api: Url,
@@ -176,7 +176,11 @@ struct GitLabRest {
 }
 
 impl GitLabRest {
-    fn new(server: &GitLabServer, token: &Secret, timeout: Duration) -> Result<Self, GitLabError> {
+    pub(crate) fn new(
+        server: &GitLabServer,
+        token: &Secret,
+        timeout: Duration,
+    ) -> Result<Self, GitLabError> {
         let api = Url::parse(&format!("{}/api/v4/", server.url()))
             .map_err(|_| GitLabError::BadServerUrl(server.url()))?;
         let mut options = ClientOptions::new(server.network.clone());
@@ -219,7 +223,7 @@ impl AsyncClient for GitLabRest {
 }
 
 /// `300 ms`, `5 s`, `2.5 s`.
-fn human_duration(duration: Duration) -> String {
+pub(crate) fn human_duration(duration: Duration) -> String {
     let millis = duration.as_millis();
     if millis < 1000 {
         format!("{millis} ms")
@@ -230,12 +234,16 @@ fn human_duration(duration: Duration) -> String {
     }
 }
 
-enum Stage<'a> {
+pub(crate) enum Stage<'a> {
     Connect,
     List { project: &'a str },
 }
 
-fn api_error(error: ApiError<HttpError>, stage: Stage<'_>, server: &GitLabServer) -> GitLabError {
+pub(crate) fn api_error(
+    error: ApiError<HttpError>,
+    stage: Stage<'_>,
+    server: &GitLabServer,
+) -> GitLabError {
     let status = match &error {
         ApiError::GitlabWithStatus { status, .. }
         | ApiError::GitlabObjectWithStatus { status, .. }

@@ -82,6 +82,27 @@ pub fn command() -> Command {
                 .args(scoped(CHECK).map(flag_arg)),
         )
         .subcommand(
+            Command::new("impact")
+                .about("What the PR changes in the dbt project and what sits downstream, as dbt's state:modified selects it.")
+                .arg(Arg::new("state").long("state").value_name("DIR").help("The base run's target folder (or its manifest.json); default DBT_STATE, then DBT_ENGINE_STATE."))
+                .arg(
+                    Arg::new("format")
+                        .long("format")
+                        .value_name("FORMAT")
+                        .value_parser(crate::commands::impact::FORMATS)
+                        .default_value("markdown")
+                        .help("markdown for people (and the job summary), json for machines."),
+                )
+                .arg(
+                    Arg::new("comment")
+                        .long("comment")
+                        .action(ArgAction::SetTrue)
+                        .help("Also create or update one comment on the GitHub pull request (GITHUB_TOKEN with pull-requests: write) or GitLab merge request (GITLAB_TOKEN with the api scope); a failure is a warning."),
+                )
+                .args(scoped(CONTEXT).map(flag_arg))
+                .arg(options::find("target_folder").map(flag_arg).expect("target_folder is an option")),
+        )
+        .subcommand(
             Command::new("config")
                 .about("Print the effective configuration and the source of each value (secrets redacted).")
                 .args(scoped(UPLOAD).map(flag_arg)),

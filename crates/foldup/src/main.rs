@@ -93,6 +93,20 @@ fn run(matches: &clap::ArgMatches, env: Env) -> Result<(), (Failure, Box<dyn Rep
             ("env", _) => commands::env::run(&session, leaf.get_flag("json")).await,
             ("config", _) => commands::config::run(&session),
             ("upload", _) => commands::upload::run(&session, commands::upload::Mode::Upload).await,
+            ("impact", _) => {
+                commands::impact::run(
+                    &session,
+                    &commands::impact::Args {
+                        state: leaf.get_one::<String>("state").map(PathBuf::from),
+                        format: leaf
+                            .get_one::<String>("format")
+                            .cloned()
+                            .unwrap_or_else(|| "markdown".to_owned()),
+                        comment: leaf.get_flag("comment"),
+                    },
+                )
+                .await
+            }
             ("check", _) | ("dbt", "check-post-upload-dbt-artifacts") => {
                 commands::check::run(&session).await
             }

@@ -4,6 +4,7 @@
 //! folders written by dbt itself, and writes the results to `docs/BENCHMARKS.md`.
 //! See `docs/BENCHMARKS.md` for what each row measures and how to reproduce it.
 
+mod impact;
 mod measure;
 mod python;
 mod report;
@@ -34,16 +35,32 @@ pub struct Options {
     pub render_only: bool,
     /// Use this foldup binary instead of building the release one.
     pub foldup: Option<PathBuf>,
+    /// Only `foldup impact` against `dbt ls --select state:modified+` (bench/impact.rs).
+    pub impact_only: bool,
 }
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--models N,N,...] [--reps N] [--big-mb N] \
-[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only] [--render-only]\n\
+[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only] [--render-only] [--impact]\n\
   environment: FOLDUP_BENCH_CACHE (default ~/.cache/foldup-bench), FOLDUP_BENCH_BIN (a foldup binary to measure), FOLDUP_BENCH_TESTSERVER (a foldup-testserver binary)";
 
 pub fn run(args: &[String]) -> Result<()> {
     let options = parse(args)?;
     if options.render_only {
         return run::render_only(&options);
+    }
+    if options.impact_only {
+        let foldup = options
+            .foldup
+            .clone()
+            .unwrap_or_else(|| crate::repo_root().join("target/release/foldup"));
+        if options.foldup.is_none() {
+            crate::base::step::run_step(
+                "release build",
+                "cargo",
+                &["build", "--release", "--quiet", "-p", "foldup"],
+            )?;
+        }
+        return impact::run(&options, &foldup);
     }
     run::run(&options)
 }
@@ -79,6 +96,7 @@ fn parse(args: &[String]) -> Result<Options> {
         generate_only: false,
         render_only: false,
         foldup: std::env::var_os("FOLDUP_BENCH_BIN").map(PathBuf::from),
+        impact_only: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -112,6 +130,7 @@ fn parse(args: &[String]) -> Result<Options> {
             "--python" => options.python = value("--python")?,
             "--generate-only" => options.generate_only = true,
             "--render-only" => options.render_only = true,
+            "--impact" => options.impact_only = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);

@@ -258,14 +258,14 @@ pub const OPTIONS: &[OptionSpec] = &[
         kind: Kind::Secret,
         scope: Scope::NoFlag,
         also_env: &["GITHUB_TOKEN"],
-        doc: "Optional: lets foldup ask GitHub for the open pull request of a pushed commit.",
+        doc: "Optional: lets foldup ask GitHub for the open pull request of a pushed commit, and `foldup impact --comment` comment on the pull request.",
     },
     OptionSpec {
         key: "gitlab_token",
         kind: Kind::Secret,
         scope: Scope::NoFlag,
         also_env: &["GITLAB_TOKEN"],
-        doc: "Optional: lets foldup ask GitLab for the open merge request of a branch pipeline.",
+        doc: "Optional: lets foldup ask GitLab for the open merge request of a branch pipeline, and `foldup impact --comment` comment on the merge request (api scope).",
     },
     OptionSpec {
         key: "circle_token",

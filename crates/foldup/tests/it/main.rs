@@ -3,6 +3,7 @@
 mod env;
 mod faults;
 mod hostile;
+mod impact;
 mod providers;
 mod secrets;
 mod support;
