@@ -16,6 +16,7 @@ mod small_deflate;
 pub use archive::{
     write_archive, ArchiveSummary, ArchiveWriter, CompressError, CompressedEntry, EntryCompressor,
 };
+pub use dbt_project::read_project_name;
 pub use error::ArtifactError;
 pub use locate::{
     locate_artifacts, ArtifactFile, ArtifactSet, LocateOptions, ManifestInfo, DEFAULT_ARTIFACTS,

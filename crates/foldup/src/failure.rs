@@ -81,3 +81,9 @@ impl From<foldup_datafold::DatafoldError> for Failure {
         Failure::new(ExitCode::from_code(e.exit_code()), e.to_string())
     }
 }
+
+impl From<foldup_state::StateError> for Failure {
+    fn from(e: foldup_state::StateError) -> Self {
+        Failure::new(ExitCode::from_code(e.exit_code()), e.message)
+    }
+}

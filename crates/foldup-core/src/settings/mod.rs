@@ -73,6 +73,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub allow_insecure_http: bool,
     pub lookups: ProviderLookups,
+    /// Where the Slim-CI state lives (a URL or a local folder, as written).
+    pub state_store: String,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     figment: Figment,
@@ -158,6 +160,7 @@ struct Raw {
     circle_token: Option<String>,
     circleci_api_url: String,
     lookup_timeout_seconds: u64,
+    state_store: String,
 }
 
 impl Settings {
@@ -208,7 +211,10 @@ impl Settings {
         for flag in &input.flags {
             let spec = options::find(flag.key)
                 .ok_or_else(|| ConfigError(format!("internal: no option named {}", flag.key)))?;
-            let origin = format!("flag --{}", flag.key.replace('_', "-"));
+            let origin = format!(
+                "flag --{}",
+                spec.flag().unwrap_or_else(|| flag.key.replace('_', "-"))
+            );
             let value = parse_value(spec, &flag.values, &origin)?;
             figment = figment.merge(Layer::single(spec.key, value, origin));
         }
@@ -286,6 +292,7 @@ impl Settings {
                 circleci_api_url: raw.circleci_api_url.trim_end_matches('/').to_owned(),
                 timeout: Duration::from_secs(raw.lookup_timeout_seconds.max(1)),
             },
+            state_store: raw.state_store,
             config_file,
             figment,
         })

@@ -3,6 +3,7 @@
 pub mod check;
 pub mod config;
 pub mod env;
+pub mod state;
 pub mod upload;
 
 use foldup_core::CiContext;
