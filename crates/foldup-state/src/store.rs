@@ -147,8 +147,11 @@ impl Store {
                         format!("http://{host}")
                     };
                     http = host.starts_with("http://");
+                    // Emulators take no credentials; object_store still asks for a token on
+                    // uploads, so hand it a placeholder rather than the metadata server's.
                     builder = builder
                         .with_config(GoogleConfigKey::BaseUrl, host)
+                        .with_config(GoogleConfigKey::BearerToken, "storage-emulator")
                         .with_skip_signature(true);
                 }
                 builder
