@@ -898,3 +898,84 @@ fn dbt_selects_state_modified_against_the_pulled_state() {
         .collect();
     assert_eq!(selected, ["shop.marts.customers"], "dbt output:\n{stdout}");
 }
+
+// ---------------------------------------------------------------- upload knows about the base
+
+fn base_sha_of_the_payload() -> String {
+    let payload: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(github_pr_payload()).unwrap()).unwrap();
+    payload["pull_request"]["base"]["sha"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn a_pull_request_upload_warns_early_when_datafold_lacks_the_base_and_require_base_fails() {
+    use foldup_testserver::{ServerConfig, TestServer};
+    let server = TestServer::start(ServerConfig::new(CANARY_KEY, 4242));
+    let dir = tempfile::tempdir().unwrap();
+    copy_tree(&example_target(), &dir.path().join("target"));
+    let base = base_sha_of_the_payload();
+    let foldup = || {
+        Foldup::new(dir.path())
+            .env("DATAFOLD_API_KEY", CANARY_KEY)
+            .env("DATAFOLD_HOST", server.url())
+            .env("FOLDUP_RETRY_MAX_SECONDS", "20")
+    };
+
+    let warned = foldup()
+        .owned_envs(&github_pull_request_env())
+        .args(["upload", "--ci-config-id", "4242"])
+        .run()
+        .expect_code(0);
+    assert!(
+        warned.stderr.contains(&format!(
+            "no production artifacts for the base commit {base}"
+        )),
+        "{}",
+        warned.stderr
+    );
+    let required = foldup()
+        .owned_envs(&github_pull_request_env())
+        .args(["upload", "--ci-config-id", "4242", "--require-base"])
+        .run()
+        .expect_code(3);
+    required.expect_one_sentence("--require-base");
+    let uploads_before = server
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("submit_artifacts"))
+        .count();
+    assert_eq!(uploads_before, 1, "--require-base stops before uploading");
+
+    // Production uploads the base commit; now the pull request finds it.
+    foldup()
+        .args([
+            "upload",
+            "--provider",
+            "local",
+            "--ci-config-id",
+            "4242",
+            "--run-type",
+            "production",
+            "--commit-sha",
+            &base,
+            "--branch",
+            "master",
+        ])
+        .run()
+        .expect_code(0);
+    let found = foldup()
+        .owned_envs(&github_pull_request_env())
+        .args(["upload", "--ci-config-id", "4242", "--require-base"])
+        .run()
+        .expect_code(0);
+    assert!(
+        found.stderr.contains(&format!(
+            "Datafold has the production artifacts of the base commit {base}"
+        )),
+        "{}",
+        found.stderr
+    );
+}

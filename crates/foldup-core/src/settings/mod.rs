@@ -61,6 +61,7 @@ pub struct Settings {
     pub output: Option<PathBuf>,
     pub dry_run: bool,
     pub wait: bool,
+    pub require_base: bool,
     pub timeout: Duration,
     pub wait_poll: Duration,
     pub host: String,
@@ -144,6 +145,7 @@ struct Raw {
     output: Option<PathBuf>,
     dry_run: bool,
     wait: bool,
+    require_base: bool,
     timeout: MinutesOrText,
     wait_poll_seconds: u64,
     host: String,
@@ -271,6 +273,7 @@ impl Settings {
             output: raw.output.map(resolve),
             dry_run: raw.dry_run,
             wait: raw.wait,
+            require_base: raw.require_base,
             timeout: raw
                 .timeout
                 .to_duration()

@@ -179,6 +179,13 @@ pub const OPTIONS: &[OptionSpec] = &[
         doc: "Do everything but the network and print what would be sent.",
     },
     OptionSpec {
+        key: "require_base",
+        kind: Kind::Switch,
+        scope: Scope::Upload,
+        also_env: &[],
+        doc: "In a pull request upload, fail (exit 3) when Datafold has no production artifacts for the base commit, instead of warning.",
+    },
+    OptionSpec {
         key: "wait",
         kind: Kind::Switch,
         scope: Scope::Upload,

@@ -132,6 +132,7 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     let api_key = api_key.unwrap_or_else(|| Secret::new(String::new()));
 
     let client = DatafoldClient::new(super::client_config(settings, &api_key))?;
+    super::base::check(session, &ctx, &client, plan.ci_config_id, plan.run_type).await?;
     reporter.group_start("foldup: upload to Datafold");
     let bar = progress_bar(summary.compressed_bytes);
     let progress = bar.clone().map(|bar| -> UploadProgress {
