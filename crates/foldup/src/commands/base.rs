@@ -1,6 +1,8 @@
 //! Upload knows about the base: in a pull request upload, ask Datafold whether the production
-//! artifacts of the base commit are there, and warn (or, with `--require-base`, fail) early when
-//! they are not: missing base artifacts are the most common reason a Datafold CI run fails.
+//! artifacts of the base commit are there, and warn when they are not, right after the upload and
+//! before any `--wait` (missing base artifacts are the most common reason a Datafold CI run
+//! fails). With `--require-base` the question comes before the upload, and a missing base is an
+//! error (exit 3) and nothing is uploaded.
 
 use foldup_core::datafold::{CheckStatus, DatafoldClient};
 use foldup_core::{CiContext, RunType};

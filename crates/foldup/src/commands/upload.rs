@@ -132,7 +132,9 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     let api_key = api_key.unwrap_or_else(|| Secret::new(String::new()));
 
     let client = DatafoldClient::new(super::client_config(settings, &api_key))?;
-    super::base::check(session, &ctx, &client, plan.ci_config_id, plan.run_type).await?;
+    if settings.require_base {
+        super::base::check(session, &ctx, &client, plan.ci_config_id, plan.run_type).await?;
+    }
     reporter.group_start("foldup: upload to Datafold");
     let bar = progress_bar(summary.compressed_bytes);
     let progress = bar.clone().map(|bar| -> UploadProgress {
@@ -162,6 +164,10 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     ));
     reporter.outputs(&ctx);
     reporter.summary(&summary_markdown(&ctx, &plan, summary.entries));
+    if !settings.require_base {
+        // After the upload, so that a warning never delays or disturbs it; before any --wait.
+        super::base::check(session, &ctx, &client, plan.ci_config_id, plan.run_type).await?;
+    }
 
     if mode == Mode::UploadAndWait || settings.wait {
         if plan.run_type != RunType::PullRequest {
