@@ -22,6 +22,21 @@ pub(crate) enum TargetPathSetting {
 }
 
 pub(crate) fn read_target_path(project_file: impl Read) -> io::Result<TargetPathSetting> {
+    read_top_level(project_file, "target-path")
+}
+
+/// The dbt project's `name` from its `dbt_project.yml`, read as `target-path` is; `None` when the
+/// file is missing or the name is absent or unreadable.
+pub fn read_project_name(project_dir: &std::path::Path) -> Option<String> {
+    let file = std::fs::File::open(project_dir.join("dbt_project.yml")).ok()?;
+    match read_top_level(file, "name").ok()? {
+        TargetPathSetting::Path(name) => Some(name),
+        _ => None,
+    }
+}
+
+/// A top-level scalar `key` of a `dbt_project.yml`.
+fn read_top_level(project_file: impl Read, key: &str) -> io::Result<TargetPathSetting> {
     let mut lines = io::BufReader::new(project_file.take(PROJECT_FILE_LIMIT));
     let mut line = Vec::new();
     loop {
@@ -32,18 +47,18 @@ pub(crate) fn read_target_path(project_file: impl Read) -> io::Result<TargetPath
         let Ok(text) = std::str::from_utf8(&line) else {
             continue;
         };
-        if let Some(value) = target_path_value(text.trim_end_matches(['\n', '\r'])) {
+        if let Some(value) = key_value(text.trim_end_matches(['\n', '\r']), key) {
             return Ok(parse_value(value));
         }
     }
 }
 
-/// The text after `target-path:` when `line` holds that top-level key.
-fn target_path_value(line: &str) -> Option<&str> {
+/// The text after `key:` when `line` holds that top-level key.
+fn key_value<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     let line = line.strip_prefix('\u{feff}').unwrap_or(line);
-    let rest = ["target-path", "\"target-path\"", "'target-path'"]
+    let rest = [key.to_owned(), format!("\"{key}\""), format!("'{key}'")]
         .iter()
-        .find_map(|key| line.strip_prefix(key))?;
+        .find_map(|key| line.strip_prefix(key.as_str()))?;
     let rest = rest.trim_start_matches([' ', '\t']).strip_prefix(':')?;
     if rest.is_empty() || rest.starts_with([' ', '\t']) {
         Some(rest.trim_matches([' ', '\t']))

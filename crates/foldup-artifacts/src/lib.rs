@@ -13,6 +13,7 @@ mod locate;
 mod metadata;
 
 pub use archive::{write_archive, ArchiveSummary};
+pub use dbt_project::read_project_name;
 pub use error::ArtifactError;
 pub use locate::{
     locate_artifacts, ArtifactFile, ArtifactSet, LocateOptions, ManifestInfo, DEFAULT_ARTIFACTS,

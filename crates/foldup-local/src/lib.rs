@@ -8,8 +8,7 @@ use foldup_core::{
     async_trait, CiContext, CiProvider, CommitSha, DetectError, DetectOptions, Env, Sourced,
 };
 
-use git::Git;
-pub use git::GitError;
+pub use git::{Git, GitError};
 
 /// The name of this plugin in `--provider` and `env --json`.
 pub const PROVIDER_NAME: &str = "local";

@@ -41,6 +41,8 @@ pub fn command() -> Command {
     const CONTEXT: &[Scope] = &[Scope::Context];
     const CHECK: &[Scope] = &[Scope::Context, Scope::Datafold];
     const UPLOAD: &[Scope] = &[Scope::Context, Scope::Datafold, Scope::Upload];
+    const STATE: &[Scope] = &[Scope::Context, Scope::State];
+    const CONFIG: &[Scope] = &[Scope::Context, Scope::Datafold, Scope::Upload, Scope::State];
 
     let dbt = Command::new("dbt")
         .about("Drop-in for datafold-sdk's `datafold dbt …` commands: same flags, same variables.")
@@ -105,8 +107,9 @@ pub fn command() -> Command {
         .subcommand(
             Command::new("config")
                 .about("Print the effective configuration and the source of each value (secrets redacted).")
-                .args(scoped(UPLOAD).map(flag_arg)),
+                .args(scoped(CONFIG).map(flag_arg)),
         )
+        .subcommand(crate::commands::state::command(scoped(STATE).map(flag_arg).collect(), flag_arg))
         .subcommand(dbt)
 }
 

@@ -79,3 +79,16 @@ impl From<foldup_datafold::DatafoldError> for Failure {
         Failure::new(code, e.to_string())
     }
 }
+
+impl From<foldup_state::StateError> for Failure {
+    fn from(e: foldup_state::StateError) -> Self {
+        use foldup_state::StateErrorKind;
+        let code = match e.kind {
+            StateErrorKind::Usage => ExitCode::Usage,
+            StateErrorKind::NotFound | StateErrorKind::Integrity => ExitCode::Artifacts,
+            StateErrorKind::Auth => ExitCode::Auth,
+            StateErrorKind::Unreachable => ExitCode::Network,
+        };
+        Failure::new(code, e.message)
+    }
+}

@@ -59,6 +59,7 @@ fn run(matches: &clap::ArgMatches, env: Env) -> Result<(), (Failure, Box<dyn Rep
     let (name, sub) = matches.subcommand().expect("clap requires a subcommand");
     let (leaf_name, leaf) = match (name, sub.subcommand()) {
         ("dbt", Some((dbt_name, dbt_matches))) => (dbt_name, dbt_matches),
+        ("state", Some((state_name, state_matches))) => (state_name, state_matches),
         _ => (name, sub),
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
@@ -116,6 +117,8 @@ fn run(matches: &clap::ArgMatches, env: Env) -> Result<(), (Failure, Box<dyn Rep
             ("dbt", "upload-and-wait") => {
                 commands::upload::run(&session, commands::upload::Mode::UploadAndWait).await
             }
+            ("state", "push") => commands::state::push(&session, leaf).await,
+            ("state", "pull") => commands::state::pull(&session, leaf).await,
             (other, leaf) => Err(Failure::usage(format!(
                 "unknown command '{other} {leaf}'; see foldup --help"
             ))),

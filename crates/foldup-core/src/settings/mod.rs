@@ -60,6 +60,7 @@ pub struct Settings {
     pub output: Option<PathBuf>,
     pub dry_run: bool,
     pub wait: bool,
+    pub require_base: bool,
     pub timeout: Duration,
     pub wait_poll: Duration,
     pub host: String,
@@ -72,6 +73,8 @@ pub struct Settings {
     pub request_timeout: Duration,
     pub allow_insecure_http: bool,
     pub lookups: ProviderLookups,
+    /// Where the Slim-CI state lives (a URL or a local folder, as written).
+    pub state_store: String,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// That file's text, for what is read from it besides the options (`[providers.NAME]`).
@@ -143,6 +146,7 @@ struct Raw {
     output: Option<PathBuf>,
     dry_run: bool,
     wait: bool,
+    require_base: bool,
     timeout: MinutesOrText,
     wait_poll_seconds: u64,
     host: String,
@@ -159,6 +163,7 @@ struct Raw {
     circle_token: Option<String>,
     circleci_api_url: String,
     lookup_timeout_seconds: u64,
+    state_store: String,
 }
 
 impl Settings {
@@ -211,7 +216,10 @@ impl Settings {
         for flag in &input.flags {
             let spec = options::find(flag.key)
                 .ok_or_else(|| ConfigError(format!("internal: no option named {}", flag.key)))?;
-            let origin = format!("flag --{}", flag.key.replace('_', "-"));
+            let origin = format!(
+                "flag --{}",
+                spec.flag().unwrap_or_else(|| flag.key.replace('_', "-"))
+            );
             let value = parse_value(spec, &flag.values, &origin)?;
             figment = figment.merge(Layer::single(spec.key, value, origin));
         }
@@ -270,6 +278,7 @@ impl Settings {
             output: raw.output.map(resolve),
             dry_run: raw.dry_run,
             wait: raw.wait,
+            require_base: raw.require_base,
             timeout: raw
                 .timeout
                 .to_duration()
@@ -291,6 +300,7 @@ impl Settings {
                 circleci_api_url: raw.circleci_api_url.trim_end_matches('/').to_owned(),
                 timeout: Duration::from_secs(raw.lookup_timeout_seconds.max(1)),
             },
+            state_store: raw.state_store,
             config_file,
             config_text: None,
             figment,

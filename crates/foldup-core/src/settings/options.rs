@@ -30,6 +30,8 @@ pub enum Scope {
     Datafold,
     /// Only `upload` (and `config`).
     Upload,
+    /// Only `state push` / `state pull` (and `config`).
+    State,
     /// No flag: variables and the config file only.
     NoFlag,
 }
@@ -49,8 +51,12 @@ pub struct OptionSpec {
 impl OptionSpec {
     /// The long flag, e.g. `ci-config-id`, or `None` for options without one.
     pub fn flag(&self) -> Option<String> {
-        (self.scope != Scope::NoFlag && self.kind != Kind::Secret)
-            .then(|| self.key.replace('_', "-"))
+        (self.scope != Scope::NoFlag && self.kind != Kind::Secret).then(|| {
+            match FLAG_NAMES.iter().find(|(key, _)| *key == self.key) {
+                Some((_, flag)) => (*flag).to_owned(),
+                None => self.key.replace('_', "-"),
+            }
+        })
     }
 
     /// All variables for this option, in order of precedence.
@@ -65,6 +71,9 @@ impl OptionSpec {
         self.kind != Kind::Secret
     }
 }
+
+/// Options whose flag is not their key with `-` (the state commands say `--store`).
+const FLAG_NAMES: &[(&str, &str)] = &[("state_store", "store")];
 
 const RUN_TYPES: &[&str] = &["auto", "pull_request", "production"];
 
@@ -168,6 +177,13 @@ pub const OPTIONS: &[OptionSpec] = &[
         scope: Scope::Upload,
         also_env: &[],
         doc: "Do everything but the network and print what would be sent.",
+    },
+    OptionSpec {
+        key: "require_base",
+        kind: Kind::Switch,
+        scope: Scope::Upload,
+        also_env: &[],
+        doc: "In a pull request upload, fail (exit 3) when Datafold has no production artifacts for the base commit, instead of warning.",
     },
     OptionSpec {
         key: "wait",
@@ -287,6 +303,13 @@ pub const OPTIONS: &[OptionSpec] = &[
         scope: Scope::NoFlag,
         also_env: &[],
         doc: "Seconds an optional provider API look-up may take before foldup falls back.",
+    },
+    OptionSpec {
+        key: "state_store",
+        kind: Kind::Text,
+        scope: Scope::State,
+        also_env: &[],
+        doc: "Where `foldup state push`/`pull` keep dbt state: s3://bucket/prefix, gs://bucket/prefix, az://container/prefix, or a local folder (credentials come from the cloud's own variables, never from here).",
     },
 ];
 

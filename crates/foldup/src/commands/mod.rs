@@ -1,9 +1,11 @@
 //! One module per command.
 
+pub mod base;
 pub mod check;
 pub mod config;
 pub mod env;
 pub mod impact;
+pub mod state;
 pub mod upload;
 
 use foldup_core::CiContext;

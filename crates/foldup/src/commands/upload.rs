@@ -59,6 +59,9 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     };
 
     let client = super::datafold_client(session, &api_key)?;
+    if settings.require_base {
+        super::base::check(session, &ctx, &client, plan.ci_config_id, plan.run_type).await?;
+    }
     upload(session, &client, &plan, &archive, &fields, &summary).await?;
     reporter.info(&format!(
         "Uploaded {} dbt artifacts ({} bytes) for commit {} as a {} build to Datafold CI config {}.",
@@ -66,6 +69,10 @@ pub async fn run(session: &Session, mode: Mode) -> Result<(), Failure> {
     ));
     reporter.outputs(&ctx);
     reporter.summary(&summary_markdown(&ctx, &plan, summary.entries));
+    if !settings.require_base {
+        // After the upload, so that a warning never delays or disturbs it; before any --wait.
+        super::base::check(session, &ctx, &client, plan.ci_config_id, plan.run_type).await?;
+    }
 
     if mode == Mode::UploadAndWait || settings.wait {
         wait_for_diff(session, &client, &plan).await?;

@@ -6,5 +6,6 @@ mod hostile;
 mod impact;
 mod providers;
 mod secrets;
+mod state;
 mod support;
 mod upload;
