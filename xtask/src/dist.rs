@@ -25,7 +25,8 @@ use crate::harness::release_build::{
 };
 
 /// The size budget of the static binary.
-const MAX_BINARY_BYTES: u64 = 10 * 1000 * 1000;
+/// Issue 13 allows 12 MB with every state backend (S3, GCS, Azure) in the binary.
+const MAX_BINARY_BYTES: u64 = 12 * 1000 * 1000;
 use crate::harness::release_mirror::ReleaseMirror;
 
 pub fn run(_args: &[String]) -> Result<()> {
@@ -134,11 +135,11 @@ fn verify_binary(platform: &Platform, version: &str, scratch: &Path) -> Result<(
     let size = fs::metadata(&platform.binary)?.len();
     if size >= MAX_BINARY_BYTES {
         bail!(
-            "the static binary is {:.2} MB, over the 10 MB budget; find what grew (cargo tree -p foldup -e normal) before releasing",
+            "the static binary is {:.2} MB, over the 12 MB budget; find what grew (cargo tree -p foldup -e normal) before releasing",
             size as f64 / 1e6
         );
     }
-    eprintln!("    ok: binary size {:.2} MB (< 10 MB)", size as f64 / 1e6);
+    eprintln!("    ok: binary size {:.2} MB (< 12 MB)", size as f64 / 1e6);
 
     // `file` says static and stripped.
     let file = Command::new("file")
