@@ -27,11 +27,14 @@ pub const COMMENT_MARKER: &str = "<!-- foldup impact: this comment is updated on
 struct Base {
     manifest: PathBuf,
     source: String,
+    /// The commit whose state was pulled from the store; a folder does not say.
+    commit_sha: Option<String>,
 }
 
 /// `--state DIR`, else `DBT_STATE`, else `DBT_ENGINE_STATE` (dbt's own variables for `--state`),
-/// resolved against the dbt project folder as dbt does.
-fn base(session: &Session, args: &Args) -> Result<Base, Failure> {
+/// resolved against the dbt project folder as dbt does; else the state `foldup state pull` would
+/// take from the store.
+async fn base(session: &Session, args: &Args) -> Result<Base, Failure> {
     let (dir, source) = if let Some(dir) = &args.state {
         (dir.clone(), format!("--state {}", dir.display()))
     } else if let Some(dir) = nonempty(session, "DBT_STATE") {
@@ -39,9 +42,7 @@ fn base(session: &Session, args: &Args) -> Result<Base, Failure> {
     } else if let Some(dir) = nonempty(session, "DBT_ENGINE_STATE") {
         (PathBuf::from(&dir), format!("DBT_ENGINE_STATE={dir}"))
     } else {
-        return Err(Failure::usage(
-            "no base manifest: pass --state DIR or set DBT_STATE (the folder of the production run's manifest.json)",
-        ));
+        return pulled_base(session).await;
     };
     let dir = if dir.is_absolute() {
         dir
@@ -59,7 +60,48 @@ fn base(session: &Session, args: &Args) -> Result<Base, Failure> {
             manifest.display()
         )));
     }
-    Ok(Base { manifest, source })
+    Ok(Base {
+        manifest,
+        source,
+        commit_sha: None,
+    })
+}
+
+/// The base from the state store, as `foldup state pull` fetches it (into the same folder).
+async fn pulled_base(session: &Session) -> Result<Base, Failure> {
+    let into = super::state::default_into(session);
+    let no_base = |why: &str| {
+        Failure::usage(format!(
+            "no base manifest: pass --state DIR, set DBT_STATE, or push production's state with `foldup state push` ({})",
+            why.trim_end_matches('.')
+        ))
+    };
+    let found = super::state::fetch(session, None, &into)
+        .await
+        .map_err(|failure| {
+            no_base(&format!(
+                "the state store was not asked: {}",
+                failure.message
+            ))
+        })?;
+    match found {
+        Ok((store, fetched)) => {
+            let source = format!(
+                "commit {} pulled from {}: {}",
+                fetched.record.commit,
+                store.shown(),
+                fetched.reason
+            );
+            session.reporter.info(&format!("Base: {source}."));
+            Ok(Base {
+                manifest: fetched.dir.join("manifest.json"),
+                source,
+                commit_sha: Some(fetched.record.commit.clone()),
+            })
+        }
+        Err(e) if e.kind == foldup_state::StateErrorKind::NotFound => Err(no_base(&e.message)),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn nonempty(session: &Session, name: &str) -> Option<String> {
@@ -78,8 +120,8 @@ fn unusable(e: ImpactError) -> Failure {
 fn json(impact: &Impact, base: &Base) -> String {
     let value = serde_json::json!({
         "base": {
-            // A folder of dbt artifacts does not say which commit built it.
-            "commit_sha": serde_json::Value::Null,
+            // A folder of dbt artifacts does not say which commit built it; pulled state does.
+            "commit_sha": base.commit_sha,
             "source": base.source,
         },
         "modified": impact.modified,
@@ -90,7 +132,7 @@ fn json(impact: &Impact, base: &Base) -> String {
 }
 
 pub async fn run(session: &Session, args: &Args) -> Result<(), Failure> {
-    let base = base(session, args)?;
+    let base = base(session, args).await?;
     let located = session
         .provider
         .locate_artifacts(&session.env, &session.settings)?;

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use clap::{Arg, ArgAction, ArgMatches, Command};
 use foldup_core::settings::OptionSpec;
 use foldup_core::{CiContext, ProductionBranch, RunType};
-use foldup_state::{Choice, Key, Network, PushInput, PushOutcome, StateErrorKind, Store};
+use foldup_state::{
+    Choice, Fetched, Key, Network, PushInput, PushOutcome, StateError, StateErrorKind, Store,
+};
 
 use crate::failure::{ExitCode, Failure};
 use crate::Session;
@@ -163,25 +165,6 @@ pub async fn push(session: &Session, matches: &ArgMatches) -> Result<(), Failure
 
 pub async fn pull(session: &Session, matches: &ArgMatches) -> Result<(), Failure> {
     let reporter = &session.reporter;
-    let settings = &session.settings;
-    let ctx = super::detect_context(session).await?;
-    let key = key(session, &ctx)?;
-    let production =
-        match ProductionBranch::resolve(settings.production_branch.as_deref(), &ctx.default_branch)
-        {
-            ProductionBranch::Named { name, .. } => name,
-            ProductionBranch::Fallback => "main".to_owned(),
-        };
-    let base_branch = if ctx.run_type.value == Some(RunType::PullRequest) {
-        ctx.base_branch.value.clone()
-    } else {
-        None
-    };
-    let choice = Choice {
-        reference: matches.get_one::<String>("ref").cloned(),
-        base_branch,
-        production_branch: Some(production),
-    };
     let into = matches
         .get_one::<String>("into")
         .map(PathBuf::from)
@@ -192,16 +175,10 @@ pub async fn pull(session: &Session, matches: &ArgMatches) -> Result<(), Failure
                 std::env::current_dir().unwrap_or_default().join(p)
             }
         })
-        .unwrap_or_else(|| settings.project_dir.join(".foldup/state"));
-    let store = Store::open(
-        &settings.state_store,
-        &session.env,
-        &std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
-        network(session),
-        false,
-    )?;
-    let fetched = match foldup_state::resolve_and_fetch(&store, &key, &choice, &into).await {
-        Ok(fetched) => fetched,
+        .unwrap_or_else(|| default_into(session));
+    let reference = matches.get_one::<String>("ref").cloned();
+    let (store, fetched) = match fetch(session, reference, &into).await? {
+        Ok(found) => found,
         Err(e) if e.kind == StateErrorKind::NotFound && matches.get_flag("if_present") => {
             reporter.notice(&format!(
                 "No dbt state to pull ({}); continuing without it (--if-present): build everything instead of state:modified.",
@@ -231,6 +208,53 @@ pub async fn pull(session: &Session, matches: &ArgMatches) -> Result<(), Failure
         .and_then(|_| stdout.flush())
         .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))?;
     Ok(())
+}
+
+/// Where `state pull` puts the state by default: `.foldup/state` in the dbt project folder.
+pub(crate) fn default_into(session: &Session) -> PathBuf {
+    session.settings.project_dir.join(".foldup/state")
+}
+
+/// The state `foldup state pull` takes — `reference` when given, else the PR's base branch, else
+/// the production branch — fetched and verified into `into`. `foldup impact` uses it for its base.
+/// The outer error is the CI context's; the inner one the store's, whose kind callers look at.
+pub(crate) async fn fetch(
+    session: &Session,
+    reference: Option<String>,
+    into: &Path,
+) -> Result<Result<(Store, Fetched), StateError>, Failure> {
+    let settings = &session.settings;
+    let ctx = super::detect_context(session).await?;
+    let key = key(session, &ctx)?;
+    let production =
+        match ProductionBranch::resolve(settings.production_branch.as_deref(), &ctx.default_branch)
+        {
+            ProductionBranch::Named { name, .. } => name,
+            ProductionBranch::Fallback => "main".to_owned(),
+        };
+    let base_branch = if ctx.run_type.value == Some(RunType::PullRequest) {
+        ctx.base_branch.value.clone()
+    } else {
+        None
+    };
+    let choice = Choice {
+        reference,
+        base_branch,
+        production_branch: Some(production),
+    };
+    let store = match Store::open(
+        &settings.state_store,
+        &session.env,
+        &std::env::current_dir().unwrap_or_else(|_| PathBuf::from(".")),
+        network(session),
+        false,
+    ) {
+        Ok(store) => store,
+        Err(e) => return Ok(Err(e)),
+    };
+    Ok(foldup_state::resolve_and_fetch(&store, &key, &choice, into)
+        .await
+        .map(|fetched| (store, fetched)))
 }
 
 /// Hands `DBT_STATE` and `DBT_ENGINE_STATE` to later steps where the CI has a way to.

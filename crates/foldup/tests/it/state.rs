@@ -977,3 +977,44 @@ fn a_pull_request_upload_warns_early_when_datafold_lacks_the_base_and_require_ba
         found.stderr
     );
 }
+
+#[test]
+fn impact_without_state_compares_against_the_state_pull_would_take() {
+    let project = Project::new("acme/shop", "main");
+    let store = tempfile::tempdir().unwrap();
+    let store = store.path().to_str().unwrap().to_owned();
+    let sha = project.git(&["rev-parse", "HEAD"]);
+    // Production's manifest: the example's, with one model's SQL different from the PR's.
+    let manifest_path = project.path().join("target/manifest.json");
+    let original = std::fs::read(&manifest_path).unwrap();
+    let mut production: serde_json::Value = serde_json::from_slice(&original).unwrap();
+    production["nodes"]["model.shop.stg_orders"]["raw_code"] = "select 1 as order_id".into();
+    std::fs::write(&manifest_path, serde_json::to_vec(&production).unwrap()).unwrap();
+    project.push(&store, &[]).expect_code(0);
+    std::fs::write(&manifest_path, &original).unwrap();
+
+    let run = project
+        .foldup(&store)
+        .args([
+            "impact",
+            "--format",
+            "json",
+            "--provider",
+            "local",
+            "--run-type",
+            "pull_request",
+        ])
+        .run()
+        .expect_code(0);
+    let report = run.json();
+    assert_eq!(report["base"]["commit_sha"], sha.as_str());
+    let source = report["base"]["source"].as_str().unwrap();
+    assert!(
+        source.contains(&sha) && source.contains("pulled from"),
+        "{source}"
+    );
+    assert_eq!(
+        report["modified"],
+        serde_json::json!([{"unique_id": "model.shop.stg_orders", "resource_type": "model", "reasons": ["body"]}])
+    );
+}
