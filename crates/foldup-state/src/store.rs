@@ -103,17 +103,9 @@ impl Store {
             "s3" => {
                 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
                 let mut builder = AmazonS3Builder::new();
-                let mut http = false;
-                for (key, value) in env
-                    .iter()
-                    .filter(|(k, v)| k.starts_with("AWS_") && !v.is_empty())
-                {
-                    if let Ok(config) = key.to_ascii_lowercase().parse::<AmazonS3ConfigKey>() {
-                        if matches!(config, AmazonS3ConfigKey::Endpoint) {
-                            http = value.starts_with("http://");
-                        }
-                        builder = builder.with_config(config, value);
-                    }
+                let (settings, http) = cloud_settings(env, "AWS_", &AmazonS3ConfigKey::Endpoint);
+                for (config, value) in settings {
+                    builder = builder.with_config(config, value);
                 }
                 builder
                     .with_bucket_name(bucket)
@@ -126,17 +118,10 @@ impl Store {
             "gs" => {
                 use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
                 let mut builder = GoogleCloudStorageBuilder::new();
-                let mut http = false;
-                for (key, value) in env
-                    .iter()
-                    .filter(|(k, v)| k.starts_with("GOOGLE_") && !v.is_empty())
-                {
-                    if let Ok(config) = key.to_ascii_lowercase().parse::<GoogleConfigKey>() {
-                        if matches!(config, GoogleConfigKey::BaseUrl) {
-                            http = value.starts_with("http://");
-                        }
-                        builder = builder.with_config(config, value);
-                    }
+                let (settings, mut http) =
+                    cloud_settings(env, "GOOGLE_", &GoogleConfigKey::BaseUrl);
+                for (config, value) in settings {
+                    builder = builder.with_config(config, value);
                 }
                 // The emulator convention of Google's own client libraries.
                 if let Some(host) = env.get("STORAGE_EMULATOR_HOST") {
@@ -165,17 +150,9 @@ impl Store {
             "az" => {
                 use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
                 let mut builder = MicrosoftAzureBuilder::new();
-                let mut http = false;
-                for (key, value) in env
-                    .iter()
-                    .filter(|(k, v)| k.starts_with("AZURE_") && !v.is_empty())
-                {
-                    if let Ok(config) = key.to_ascii_lowercase().parse::<AzureConfigKey>() {
-                        if matches!(config, AzureConfigKey::Endpoint) {
-                            http = value.starts_with("http://");
-                        }
-                        builder = builder.with_config(config, value);
-                    }
+                let (settings, http) = cloud_settings(env, "AZURE_", &AzureConfigKey::Endpoint);
+                for (config, value) in settings {
+                    builder = builder.with_config(config, value);
                 }
                 builder
                     .with_container_name(bucket)
@@ -288,4 +265,29 @@ impl Scrubber {
         }
         text
     }
+}
+
+/// The snapshot's variables of one cloud (`prefix`: `AWS_`, `GOOGLE_`, `AZURE_`) that name a
+/// setting of its object_store builder (`AWS_REGION` is `aws_region`), and whether the custom
+/// endpoint among them (`endpoint`) is plain http, which the client must then allow.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn cloud_settings<K: std::str::FromStr + PartialEq>(
+    env: &Env,
+    prefix: &str,
+    endpoint: &K,
+) -> (Vec<(K, String)>, bool) {
+    let mut http = false;
+    let mut settings = Vec::new();
+    for (key, value) in env
+        .iter()
+        .filter(|(k, v)| k.starts_with(prefix) && !v.is_empty())
+    {
+        if let Ok(config) = key.to_ascii_lowercase().parse::<K>() {
+            if config == *endpoint {
+                http = value.starts_with("http://");
+            }
+            settings.push((config, value.to_string()));
+        }
+    }
+    (settings, http)
 }
