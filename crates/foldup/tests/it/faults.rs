@@ -7,7 +7,6 @@
 //!
 //! docs/RELIABILITY.md lists these cases with their bounds.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::support::*;
@@ -30,26 +29,7 @@ fn server() -> TestServer {
     TestServer::start(ServerConfig::new(CANARY_KEY, 4242))
 }
 
-/// A dbt project with the bundled example's target, and where a GitHub step's files go.
-struct Job {
-    dir: tempfile::TempDir,
-    outputs: PathBuf,
-    summary: PathBuf,
-    archive: PathBuf,
-}
-
 impl Job {
-    fn new() -> Job {
-        let dir = tempfile::tempdir().unwrap();
-        copy_tree(&example_target(), &dir.path().join("target"));
-        Job {
-            outputs: dir.path().join("github_output"),
-            summary: dir.path().join("step_summary"),
-            archive: dir.path().join("kept.zip"),
-            dir,
-        }
-    }
-
     /// `foldup upload` of a GitHub pull request to `host`, traced, with the case's budget.
     fn foldup(&self, host: &str) -> Foldup {
         Foldup::new(self.dir.path())

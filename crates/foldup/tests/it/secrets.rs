@@ -9,7 +9,7 @@
 //! Each look-up server records what it received, so the tests also prove the token really was
 //! sent to it (and only to it): the scans are not vacuous.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::support::*;
@@ -135,26 +135,7 @@ fn lookup_server(lookup: &Lookup) -> (String, Option<TestServer>) {
     }
 }
 
-/// A job folder: the example's target, and the files a GitHub step may write.
-struct Job {
-    dir: tempfile::TempDir,
-    outputs: PathBuf,
-    summary: PathBuf,
-    archive: PathBuf,
-}
-
 impl Job {
-    fn new() -> Job {
-        let dir = tempfile::tempdir().unwrap();
-        copy_tree(&example_target(), &dir.path().join("target"));
-        Job {
-            outputs: dir.path().join("github_output"),
-            summary: dir.path().join("step_summary"),
-            archive: dir.path().join("kept.zip"),
-            dir,
-        }
-    }
-
     /// `args` in this job with every secret set, debug logs on and small budgets.
     fn run(&self, vars: &[(String, String)], datafold: &str, args: &[&str]) -> Run {
         let run = Foldup::new(self.dir.path())

@@ -375,3 +375,25 @@ pub fn assert_inert(run: &Run) {
         }
     }
 }
+
+/// A job folder: the bundled example's target, and the files a GitHub step may write (each test
+/// module adds the methods it drives the job with).
+pub struct Job {
+    pub dir: tempfile::TempDir,
+    pub outputs: PathBuf,
+    pub summary: PathBuf,
+    pub archive: PathBuf,
+}
+
+impl Job {
+    pub fn new() -> Job {
+        let dir = tempfile::tempdir().unwrap();
+        copy_tree(&example_target(), &dir.path().join("target"));
+        Job {
+            outputs: dir.path().join("github_output"),
+            summary: dir.path().join("step_summary"),
+            archive: dir.path().join("kept.zip"),
+            dir,
+        }
+    }
+}
