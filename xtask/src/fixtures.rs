@@ -125,7 +125,7 @@ pub fn ensure_test_dbt() -> Result<PathBuf> {
     fs::create_dir_all(&tools).with_context(|| format!("creating {}", tools.display()))?;
     let venv = tools.join(flavor.venv);
     println!(
-        "== dbt for the impact oracle test: {}",
+        "== dbt for the tests and the demo: {}",
         flavor.requirements.join(" + ")
     );
     ensure_virtualenv("python3", &venv, flavor)?;
