@@ -1,17 +1,19 @@
-//! `cargo xtask action`: the GitHub Action `action.yml` (composite) and the example workflows in
-//! `examples/ci/github/`.
+//! `cargo xtask action`: the GitHub Actions `action.yml` (upload, impact) and `state/action.yml`
+//! (Slim-CI state push and pull), both composite, and the example workflows in `examples/ci/github/`.
 //!
-//! Static checks: action.yml against check-jsonschema's `vendor.github-actions` and the workflows
+//! Static checks: both actions against check-jsonschema's `vendor.github-actions` and the workflows
 //! against `vendor.github-workflows`; every `${{ inputs.x }}` declared and every input used; no
 //! expression inside a `run:` script (values reach scripts through `env:` only, so the API key is
 //! never an argument and no input can inject shell); every output read from a step that exists;
-//! the workflows use the action at the workspace version with inputs it declares.
+//! the workflows use the actions at the workspace version with inputs they declare.
 //!
-//! `cargo xtask action-test` also runs the action's steps as the runner does (`bash --noprofile
-//! --norc -eo pipefail`, each step's `env:` evaluated, `GITHUB_OUTPUT`/`GITHUB_PATH`/`GITHUB_ENV`
-//! files read back between steps) with GitHub's variables and real event payloads, installing
-//! foldup from a local mirror and uploading to the test server: a pull_request event (the upload
-//! must carry the PR's head sha, not GITHUB_SHA) and a push to the default branch (production).
+//! `cargo xtask action-test` also runs the actions' steps as the runner does (each step's `env:`
+//! evaluated, `GITHUB_OUTPUT`/`GITHUB_PATH`/`GITHUB_ENV` files read back between steps) with
+//! GitHub's variables and real event payloads, installing foldup from a local mirror: uploads to
+//! the test server on a pull_request event (the upload must carry the PR's head sha, not
+//! GITHUB_SHA) and a push to the default branch (production); then the state action against a
+//! store in a folder: a pull before any push (if-present), the production push, the pull request's
+//! pull (state-dir and DBT_STATE), and a pull request's push refused.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -26,12 +28,19 @@ use crate::harness::datafold_server::{self, DatafoldServer};
 use crate::harness::release_mirror::ReleaseMirror;
 use crate::harness::validators;
 
-const ACTION_REF: &str = "foldup/foldup";
+/// The repository's actions: how a workflow names each (`uses: <reference>@<version>`) and its
+/// file. The state action sits in a subfolder and runs the release's `install.sh` from the root.
+const ACTIONS: [(&str, &str); 2] = [
+    ("foldup/foldup", "action.yml"),
+    ("foldup/foldup/state", "state/action.yml"),
+];
+const UPLOAD_ACTION: &str = "action.yml";
+const STATE_ACTION: &str = "state/action.yml";
 /// What `${{ github.token }}` evaluates to in the test runner.
 const JOB_TOKEN: &str = "ghs_test-job-token";
 
-fn action_path() -> PathBuf {
-    crate::repo_root().join("action.yml")
+fn action_path(file: &str) -> PathBuf {
+    crate::repo_root().join(file)
 }
 
 fn workflows() -> Result<Vec<PathBuf>> {
@@ -63,12 +72,15 @@ fn operands(expression: &str) -> Vec<&str> {
     expression.split("||").map(str::trim).collect()
 }
 
-pub fn run(_args: &[String]) -> Result<()> {
-    eprintln!("\n==> action: the GitHub Action action.yml and the example workflows");
-    let action = validators::load_yaml(&action_path())?;
-    let action_text = fs::read_to_string(action_path())?;
-    let mut problems = Vec::new();
-    let version = crate::base::repo::workspace_version()?;
+/// The static checks of one action file; returns its inputs and steps.
+fn check_action(
+    file: &str,
+    version: &str,
+    problems: &mut Vec<String>,
+) -> Result<(Map<String, Value>, Vec<Value>)> {
+    let path = action_path(file);
+    let action = validators::load_yaml(&path)?;
+    let action_text = fs::read_to_string(&path)?;
     let inputs = action["inputs"].as_object().cloned().unwrap_or_default();
 
     for (name, spec) in &inputs {
@@ -76,17 +88,17 @@ pub fn run(_args: &[String]) -> Result<()> {
             .as_str()
             .is_none_or(|d| d.trim().is_empty())
         {
-            problems.push(format!("input {name} needs a description"));
+            problems.push(format!("{file}: input {name} needs a description"));
         }
         if spec["required"] == true && !spec["default"].is_null() {
             problems.push(format!(
-                "input {name} is required and has a default; choose one"
+                "{file}: input {name} is required and has a default; choose one"
             ));
         }
     }
-    if inputs.get("version").and_then(|v| v["default"].as_str()) != Some(version.as_str()) {
+    if inputs.get("version").and_then(|v| v["default"].as_str()) != Some(version) {
         problems.push(format!(
-            "input version must default to the workspace version {version}"
+            "{file}: input version must default to the workspace version {version}"
         ));
     }
     let mut used_inputs = BTreeSet::new();
@@ -100,18 +112,22 @@ pub fn run(_args: &[String]) -> Result<()> {
     let declared: BTreeSet<String> = inputs.keys().cloned().collect();
     for missing in used_inputs.difference(&declared) {
         problems.push(format!(
-            "action.yml uses inputs.{missing}, which it does not declare"
+            "{file} uses inputs.{missing}, which it does not declare"
         ));
     }
     for unused in declared.difference(&used_inputs) {
-        problems.push(format!("the input {unused} is declared but never used"));
+        problems.push(format!(
+            "{file}: the input {unused} is declared but never used"
+        ));
     }
     let steps = action["runs"]["steps"]
         .as_array()
         .cloned()
         .unwrap_or_default();
     if action["runs"]["using"] != "composite" {
-        problems.push("action.yml must be a composite action (runs.using: composite)".to_owned());
+        problems.push(format!(
+            "{file} must be a composite action (runs.using: composite)"
+        ));
     }
     let step_ids: BTreeSet<String> = steps
         .iter()
@@ -124,21 +140,21 @@ pub fn run(_args: &[String]) -> Result<()> {
             Some("runner.os != 'Windows'") => "sh",
             Some("runner.os == 'Windows'") => "bash",
             _ => {
-                problems.push(format!("step {index} ({name}) must say `if: runner.os != 'Windows'` (shell: sh) or `if: runner.os == 'Windows'` (shell: bash)"));
+                problems.push(format!("{file}: step {index} ({name}) must say `if: runner.os != 'Windows'` (shell: sh) or `if: runner.os == 'Windows'` (shell: bash)"));
                 ""
             }
         };
         if !wanted_shell.is_empty() && step["shell"] != wanted_shell {
             problems.push(format!(
-                "step {index} ({name}) must run with shell: {wanted_shell}"
+                "{file}: step {index} ({name}) must run with shell: {wanted_shell}"
             ));
         }
         let script = step["run"].as_str().unwrap_or("");
         if script.contains("${{") {
-            problems.push(format!("step {index} ({name}) has an expression inside run:; pass the value through env: instead"));
+            problems.push(format!("{file}: step {index} ({name}) has an expression inside run:; pass the value through env: instead"));
         }
         if script.contains("api-key") || script.contains("DATAFOLD_API_KEY") {
-            problems.push(format!("step {index} ({name}) handles the API key in its script; foldup reads DATAFOLD_API_KEY from the environment"));
+            problems.push(format!("{file}: step {index} ({name}) handles the API key in its script; foldup reads DATAFOLD_API_KEY from the environment"));
         }
     }
     for (name, output) in action["outputs"].as_object().into_iter().flatten() {
@@ -153,11 +169,24 @@ pub fn run(_args: &[String]) -> Result<()> {
             })
         });
         if !refers {
-            problems.push(format!("output {name} must be ${{{{ steps.<id>.outputs.<name> }}}} of a step of the action"));
+            problems.push(format!("{file}: output {name} must be ${{{{ steps.<id>.outputs.<name> }}}} of a step of the action"));
         }
     }
+    Ok((inputs, steps))
+}
 
-    let wanted = format!("{ACTION_REF}@v{version}");
+pub fn run(_args: &[String]) -> Result<()> {
+    eprintln!("\n==> action: the GitHub Actions action.yml and state/action.yml, and the example workflows");
+    let mut problems = Vec::new();
+    let version = crate::base::repo::workspace_version()?;
+    let mut declared_inputs = BTreeMap::new();
+    let mut scripts = Vec::new();
+    for (reference, file) in ACTIONS {
+        let (inputs, steps) = check_action(file, &version, &mut problems)?;
+        declared_inputs.insert(reference, inputs);
+        scripts.push((file, steps));
+    }
+
     for file in workflows()? {
         let workflow = validators::load_yaml(&file)?;
         let text = fs::read_to_string(&file)?;
@@ -167,15 +196,17 @@ pub fn run(_args: &[String]) -> Result<()> {
                 let Some(reference) = step["uses"].as_str() else {
                     continue;
                 };
-                if !reference.starts_with(ACTION_REF) {
+                let (action_ref, _) = reference.split_once('@').unwrap_or((reference, ""));
+                let Some(inputs) = declared_inputs.get(action_ref) else {
                     continue;
-                }
+                };
                 uses += 1;
                 let key = format!("{} jobs.{job_name}", relative(&file));
+                let wanted = format!("{action_ref}@v{version}");
                 // Either the tag, or a commit sha with the tag in a comment (what Dependabot and
                 // Renovate keep up to date): `uses: foldup/foldup@<40 hex> # v<version>`.
                 let pinned_by_sha = reference
-                    .strip_prefix(&format!("{ACTION_REF}@"))
+                    .strip_prefix(&format!("{action_ref}@"))
                     .is_some_and(|r| r.len() == 40 && r.bytes().all(|b| b.is_ascii_hexdigit()))
                     && text.lines().any(|l| {
                         l.contains(reference) && l.trim_end().ends_with(&format!("# v{version}"))
@@ -189,13 +220,15 @@ pub fn run(_args: &[String]) -> Result<()> {
                 for given in with.keys() {
                     if !inputs.contains_key(given) {
                         problems.push(format!(
-                            "{key} passes '{given}', which the action does not declare"
+                            "{key} passes '{given}', which {action_ref} does not declare"
                         ));
                     }
                 }
-                for (name, spec) in &inputs {
+                for (name, spec) in inputs {
                     if spec["required"] == true && !with.contains_key(name) {
-                        problems.push(format!("{key} does not pass the required input '{name}'"));
+                        problems.push(format!(
+                            "{key} does not pass {action_ref}'s required input '{name}'"
+                        ));
                     }
                 }
                 if with.contains_key("api-key")
@@ -213,13 +246,20 @@ pub fn run(_args: &[String]) -> Result<()> {
     }
     if !problems.is_empty() {
         bail!(
-            "the GitHub Action has {} problem(s):\n  - {}",
+            "the GitHub Actions have {} problem(s):\n  - {}",
             problems.len(),
             problems.join("\n  - ")
         );
     }
-    eprintln!("    ok: inputs declared and used, no expression in run:, outputs wired, workflows use {wanted}");
-    validators::check_schema("vendor.github-actions", &[&action_path()])?;
+    eprintln!("    ok: inputs declared and used, no expression in run:, outputs wired, workflows use the actions at v{version}");
+    let action_files: Vec<PathBuf> = ACTIONS.iter().map(|(_, file)| action_path(file)).collect();
+    validators::check_schema(
+        "vendor.github-actions",
+        &action_files
+            .iter()
+            .map(PathBuf::as_path)
+            .collect::<Vec<_>>(),
+    )?;
     let files = workflows()?;
     validators::check_schema(
         "vendor.github-workflows",
@@ -228,18 +268,24 @@ pub fn run(_args: &[String]) -> Result<()> {
     // Each step's script, as its shell runs it; both are POSIX sh scripts, so check them as sh.
     let out = crate::repo_root().join("target/action");
     fs::create_dir_all(&out)?;
-    let mut scripts = Vec::new();
-    for (index, step) in steps.iter().enumerate() {
-        let script = out.join(format!("step-{index}.sh"));
-        fs::write(
-            &script,
-            format!("#!/bin/sh\n{}", step["run"].as_str().unwrap_or("")),
-        )?;
-        scripts.push(script);
+    let mut script_files = Vec::new();
+    for (file, steps) in scripts {
+        let stem = file.trim_end_matches(".yml").replace('/', "-");
+        for (index, step) in steps.iter().enumerate() {
+            let script = out.join(format!("{stem}-step-{index}.sh"));
+            fs::write(
+                &script,
+                format!("#!/bin/sh\n{}", step["run"].as_str().unwrap_or("")),
+            )?;
+            script_files.push(script);
+        }
     }
     validators::shellcheck(
         "sh",
-        &scripts.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &script_files
+            .iter()
+            .map(PathBuf::as_path)
+            .collect::<Vec<_>>(),
     )?;
     crate::harness::validators::actionlint(
         &files.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
@@ -332,16 +378,19 @@ struct ActionRun {
     outputs: BTreeMap<String, String>,
     log: String,
     added_paths: Vec<String>,
+    /// The job's environment after the action: what `GITHUB_ENV` gave later steps.
+    env: BTreeMap<String, String>,
 }
 
-/// Runs the composite action's steps as the runner does, with `with` as its inputs.
+/// Runs the composite action `file`'s steps as the runner does, with `with` as its inputs.
 fn run_action(
+    file: &str,
     with: &Map<String, Value>,
     job_env: &BTreeMap<String, String>,
     workspace: &Path,
     scratch: &Path,
 ) -> Result<ActionRun> {
-    let action = validators::load_yaml(&action_path())?;
+    let action = validators::load_yaml(&action_path(file))?;
     let mut inputs = Map::new();
     for (name, spec) in action["inputs"].as_object().into_iter().flatten() {
         let value = with
@@ -351,14 +400,23 @@ fn run_action(
             .unwrap_or(Value::String(String::new()));
         inputs.insert(name.clone(), value);
     }
-    // The action's folder as a release tag holds it: install.sh with the checksums pinned.
-    let action_dir = scratch.join("action");
-    fs::create_dir_all(&action_dir)?;
-    fs::copy(action_path(), action_dir.join("action.yml"))?;
+    // The repository as a release tag holds it: the actions, and install.sh with the checksums
+    // pinned at the root.
+    let checkout = scratch.join("action");
+    for (_, each) in ACTIONS {
+        let copy = checkout.join(each);
+        fs::create_dir_all(copy.parent().context("an action file has a folder")?)?;
+        fs::copy(action_path(each), copy)?;
+    }
     fs::copy(
         crate::repo_root().join("target/dist/install.sh"),
-        action_dir.join("install.sh"),
+        checkout.join("install.sh"),
     )?;
+    let action_dir = checkout
+        .join(file)
+        .parent()
+        .context("an action file has a folder")?
+        .to_path_buf();
     let action_path = action_dir.display().to_string();
     let runner_temp = scratch.join("runner-temp");
     fs::create_dir_all(&runner_temp)?;
@@ -484,6 +542,7 @@ fn run_action(
         outputs,
         log,
         added_paths,
+        env,
     })
 }
 
@@ -590,6 +649,7 @@ fn run_steps_end_to_end() -> Result<()> {
     with.insert("host".to_owned(), Value::String(server.url().to_owned()));
     let before = server.uploads()?.len();
     let run = run_action(
+        UPLOAD_ACTION,
         &with,
         &env,
         &workspace,
@@ -641,13 +701,130 @@ fn run_steps_end_to_end() -> Result<()> {
         Value::String(datafold_server::API_KEY.to_owned()),
     );
     let before = server.uploads()?.len();
-    let run = run_action(&with, &env, &workspace, &created(scratch.join("push"))?)?;
+    let run = run_action(
+        UPLOAD_ACTION,
+        &with,
+        &env,
+        &workspace,
+        &created(scratch.join("push"))?,
+    )?;
     datafold_server::single_new_upload(&server, before, "action, push")?.expect(
         "GitHub Action on a push to the default branch",
         push_sha,
         "production",
     )?;
     expect_outputs(&run, push_sha, "production", "")?;
+
+    // 3. Slim CI, with the state action and a store in a folder. First a pull request before
+    //    production ever pushed: with if-present the step succeeds and state-dir is empty.
+    let store = scratch.join("state-store");
+    let pr_env = job_env(
+        "pull_request",
+        &pr_payload,
+        merge_sha,
+        &[
+            ("GITHUB_REF", &pr_ref),
+            ("GITHUB_HEAD_REF", head_ref),
+            ("GITHUB_BASE_REF", base_ref),
+            ("FOLDUP_STATE_STORE", store.to_str().unwrap_or("")),
+        ],
+    );
+    let state_with = |command: &str, extra: &[(&str, &str)]| {
+        let mut with = Map::new();
+        with.insert("command".to_owned(), Value::from(command));
+        with.insert("version".to_owned(), Value::String(dist.version.clone()));
+        with.insert(
+            "install-base-url".to_owned(),
+            Value::String(mirror.url().to_owned()),
+        );
+        for (name, value) in extra {
+            with.insert((*name).to_owned(), Value::from(*value));
+        }
+        with
+    };
+    let run = run_action(
+        STATE_ACTION,
+        &state_with("pull", &[("if-present", "true")]),
+        &pr_env,
+        &workspace,
+        &created(scratch.join("state-pull-empty"))?,
+    )?;
+    if !run.outputs["state-dir"].is_empty() || run.env.contains_key("DBT_STATE") {
+        bail!(
+            "with nothing stored, the state action's pull should leave state-dir and DBT_STATE empty, got {:?}:\n{}",
+            run.outputs,
+            run.log
+        );
+    }
+    eprintln!("    ok: state pull before any push, with if-present: success, state-dir empty");
+
+    // 4. The production push stores the commit's state (from the store input, not the env).
+    let push_env = job_env(
+        "push",
+        &push_payload,
+        push_sha,
+        &[("GITHUB_REF", push_ref), ("GITHUB_REF_NAME", branch)],
+    );
+    let run = run_action(
+        STATE_ACTION,
+        &state_with("push", &[("store", store.to_str().unwrap_or(""))]),
+        &push_env,
+        &workspace,
+        &created(scratch.join("state-push"))?,
+    )?;
+    if !run
+        .log
+        .contains(&format!("Stored the dbt state of commit {push_sha}"))
+    {
+        bail!(
+            "the state action's push should store {push_sha}:\n{}",
+            run.log
+        );
+    }
+    eprintln!("    ok: state push on a push to the default branch stored {push_sha}");
+
+    // 5. The pull request pulls the base branch's state: its folder is the output, dbt's files are
+    //    in it, and DBT_STATE reaches the later steps.
+    let run = run_action(
+        STATE_ACTION,
+        &state_with("pull", &[("if-present", "true")]),
+        &pr_env,
+        &workspace,
+        &created(scratch.join("state-pull"))?,
+    )?;
+    let state_dir = run.outputs["state-dir"].clone();
+    let pulled = workspace.join(".foldup/state");
+    if Path::new(&state_dir) != pulled
+        || !pulled.join("manifest.json").is_file()
+        || run.env.get("DBT_STATE") != Some(&state_dir)
+        || !run.log.contains(push_sha)
+    {
+        bail!(
+            "the state action's pull should fill {} with {push_sha}'s state and set DBT_STATE, got state-dir {state_dir:?}, DBT_STATE {:?}:\n{}",
+            pulled.display(),
+            run.env.get("DBT_STATE"),
+            run.log
+        );
+    }
+    eprintln!(
+        "    ok: state pull in the pull request: {push_sha}'s state in state-dir and DBT_STATE"
+    );
+
+    // 6. Push refuses a pull request build.
+    let refused = run_action(
+        STATE_ACTION,
+        &state_with("push", &[]),
+        &pr_env,
+        &workspace,
+        &created(scratch.join("state-push-refused"))?,
+    );
+    match refused {
+        Err(e) if format!("{e:#}").contains("--force") => {
+            eprintln!("    ok: state push in a pull request build fails and names --force")
+        }
+        Err(e) => bail!("the refused push should name --force: {e:#}"),
+        Ok(run) => bail!("state push in a pull request build must fail:\n{}", run.log),
+    }
     drop(mirror);
     Ok(())
 }

@@ -216,7 +216,7 @@ fn inputs_table(path: &str) -> Result<String> {
                 input["type"].as_str().unwrap_or("string")
             ));
         }
-    } else if path == "action.yml" {
+    } else if path.ends_with("action.yml") {
         let action = validators::parse_yaml(&text, path)?;
         rows.push("| input | default | description |".to_owned());
         rows.push("|---|---|---|".to_owned());

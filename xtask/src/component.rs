@@ -30,10 +30,20 @@ use crate::harness::release_mirror::ReleaseMirror;
 use crate::harness::validators;
 
 const GITLAB_CI_LOCAL: &str = "gitlab-ci-local@4.64.1";
-const COMPONENT_ADDRESS: &str = "gitlab.com/foldup/foldup/upload";
+const PROJECT_ADDRESS: &str = "gitlab.com/foldup/foldup";
+/// The components, by name: `templates/<name>.yml`, included as `<project>/<name>@<version>`.
+pub const TEMPLATES: [&str; 2] = ["upload", "state-pull"];
 
-fn template_path() -> PathBuf {
-    crate::repo_root().join("templates/upload.yml")
+fn template_path(name: &str) -> PathBuf {
+    crate::repo_root().join(format!("templates/{name}.yml"))
+}
+
+/// The script item that installs foldup: the same text in every component (a component cannot
+/// include another's script), checked equal by `cargo xtask component`.
+fn install_item(body: &str) -> Option<&str> {
+    let start = body.find("    - |\n      export PATH=")?;
+    let end = start + 1 + body[start + 1..].find("\n    - ")?;
+    Some(&body[start..end])
 }
 
 /// The component's header (`spec:`) and body, as text.
@@ -41,7 +51,7 @@ fn split_template(text: &str) -> Result<(&str, &str)> {
     let marker = "\n---\n";
     let at = text
         .find(marker)
-        .context("templates/upload.yml must be a `spec:` header, a line `---`, then the job")?;
+        .context("a component template must be a `spec:` header, a line `---`, then the job")?;
     Ok((&text[..at + 1], &text[at + marker.len()..]))
 }
 
@@ -180,87 +190,126 @@ fn input_values(
 }
 
 pub fn run(_args: &[String]) -> Result<()> {
-    eprintln!("\n==> component: the GitLab CI/CD component templates/upload.yml");
-    let text = fs::read_to_string(template_path()).context("templates/upload.yml is missing")?;
-    let (header, body) = split_template(&text)?;
-    let inputs = inputs_of(header)?;
-    let mut problems = Vec::new();
-    check_inputs(&inputs, body, &mut problems)?;
+    eprintln!("\n==> component: the GitLab CI/CD components in templates/");
+    let version = crate::base::repo::workspace_version()?;
     let example_path = crate::repo_root().join("examples/ci/gitlab/.gitlab-ci.yml");
     let example = validators::load_yaml(&example_path)?;
-    let version = crate::base::repo::workspace_version()?;
-    let wanted = format!("{COMPONENT_ADDRESS}@{version}");
     let includes: Vec<&Value> = example["include"]
         .as_array()
         .map(|a| a.iter().collect())
         .unwrap_or_default();
-    let ours: Vec<&&Value> = includes
-        .iter()
-        .filter(|i| {
-            i["component"]
-                .as_str()
-                .is_some_and(|c| c.starts_with(COMPONENT_ADDRESS))
-        })
-        .collect();
-    match ours.as_slice() {
-        [include] => {
-            if include["component"] != wanted.as_str() {
-                problems.push(format!(
-                    "{} includes {} but the workspace is at {wanted}",
-                    relative(&example_path),
-                    include["component"]
-                ));
+    let mut problems = Vec::new();
+    let mut install_items = BTreeSet::new();
+    let out = crate::repo_root().join("target/component");
+    fs::create_dir_all(&out)?;
+    let mut schema_files = vec![example_path.clone()];
+    let mut script_files = Vec::new();
+    for name in TEMPLATES {
+        let file = format!("templates/{name}.yml");
+        let text = fs::read_to_string(template_path(name))
+            .with_context(|| format!("{file} is missing"))?;
+        let (header, body) = split_template(&text)?;
+        let inputs = inputs_of(header)?;
+        let mut own = Vec::new();
+        check_inputs(&inputs, body, &mut own)?;
+        problems.extend(own.into_iter().map(|p| format!("{file}: {p}")));
+        match install_item(body) {
+            Some(item) => {
+                install_items.insert(item.to_owned());
             }
-            let given = include["inputs"].as_object().cloned().unwrap_or_default();
-            if let Err(e) = input_values(&inputs, &given, &relative(&example_path)) {
-                problems.push(format!("{e:#}"));
-            }
+            None => problems.push(format!(
+                "{file} has no install script item (`export PATH=…`)"
+            )),
         }
-        _ => problems.push(format!(
-            "{} must include the component once: component: {wanted}",
-            relative(&example_path)
-        )),
+
+        // The example includes the upload component once; the others at most once.
+        let address = format!("{PROJECT_ADDRESS}/{name}");
+        let wanted = format!("{address}@{version}");
+        let ours: Vec<&&Value> = includes
+            .iter()
+            .filter(|i| {
+                i["component"]
+                    .as_str()
+                    .is_some_and(|c| c.split('@').next() == Some(address.as_str()))
+            })
+            .collect();
+        match ours.as_slice() {
+            [include] => {
+                if include["component"] != wanted.as_str() {
+                    problems.push(format!(
+                        "{} includes {} but the workspace is at {wanted}",
+                        relative(&example_path),
+                        include["component"]
+                    ));
+                }
+                let given = include["inputs"].as_object().cloned().unwrap_or_default();
+                if let Err(e) = input_values(&inputs, &given, &relative(&example_path)) {
+                    problems.push(format!("{e:#}"));
+                }
+            }
+            [] if name != "upload" => {}
+            _ => problems.push(format!(
+                "{} must include the component once: component: {wanted}",
+                relative(&example_path)
+            )),
+        }
+
+        // What GitLab would run, with the defaults (and a CI config id), against GitLab's schema.
+        let header_file = out.join(format!("{name}.spec.yml"));
+        fs::write(&header_file, header)?;
+        let mut given = Map::new();
+        if inputs.contains_key("ci-config-id") {
+            given.insert("ci-config-id".to_owned(), Value::String("123".to_owned()));
+        }
+        let rendered = interpolate(body, &input_values(&inputs, &given, "the schema check")?)?;
+        let rendered_file = out.join(format!("{name}.rendered.yml"));
+        fs::write(&rendered_file, &rendered)?;
+        // The job's script, as the job's shell (sh in the default Alpine-based image) runs it.
+        let job = validators::parse_yaml(&rendered, &format!("{file}'s job with default inputs"))?;
+        let script: Vec<String> = job
+            .as_object()
+            .and_then(|jobs| jobs.values().next())
+            .and_then(|j| j["script"].as_array())
+            .map(|lines| {
+                lines
+                    .iter()
+                    .filter_map(|l| l.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .with_context(|| format!("{file}'s job has no script"))?;
+        let script_file = out.join(format!("{name}.script.sh"));
+        fs::write(&script_file, format!("#!/bin/sh\n{}\n", script.join("\n")))?;
+        schema_files.extend([header_file, rendered_file]);
+        script_files.push(script_file);
+    }
+    if install_items.len() > 1 {
+        problems.push(
+            "the components install foldup with different scripts; keep the install item the same in every template"
+                .to_owned(),
+        );
     }
     if !problems.is_empty() {
         bail!(
-            "the GitLab component has {} problem(s):\n  - {}",
+            "the GitLab components have {} problem(s):\n  - {}",
             problems.len(),
             problems.join("\n  - ")
         );
     }
-    eprintln!("    ok: spec: inputs typed, described and all used; the example includes {wanted} with valid inputs");
-
-    // What GitLab would run, with the defaults and a CI config id, against GitLab's schema.
-    let out = crate::repo_root().join("target/component");
-    fs::create_dir_all(&out)?;
-    let header_file = out.join("upload.spec.yml");
-    fs::write(&header_file, header)?;
-    let mut given = Map::new();
-    given.insert("ci-config-id".to_owned(), Value::String("123".to_owned()));
-    let rendered = interpolate(body, &input_values(&inputs, &given, "the schema check")?)?;
-    let rendered_file = out.join("upload.rendered.yml");
-    fs::write(&rendered_file, &rendered)?;
-    validators::parse_yaml(&rendered, "the component's job with default inputs")?;
+    eprintln!("    ok: spec: inputs typed, described and all used; one install script; the example includes the components at {version} with valid inputs");
     validators::check_schema(
         "vendor.gitlab-ci",
-        &[&header_file, &rendered_file, &example_path],
+        &schema_files
+            .iter()
+            .map(PathBuf::as_path)
+            .collect::<Vec<_>>(),
     )?;
-    // The job's script, as the job's shell (sh in the default Alpine-based image) runs it.
-    let job = validators::parse_yaml(&rendered, "the component's job")?;
-    let script: Vec<String> = job
-        .as_object()
-        .and_then(|jobs| jobs.values().next())
-        .and_then(|j| j["script"].as_array())
-        .map(|lines| {
-            lines
-                .iter()
-                .filter_map(|l| l.as_str().map(str::to_owned))
-                .collect()
-        })
-        .context("the component's job has no script")?;
-    let script_file = out.join("upload.script.sh");
-    fs::write(&script_file, format!("#!/bin/sh\n{}\n", script.join("\n")))?;
-    validators::shellcheck("sh", &[&script_file])?;
+    validators::shellcheck(
+        "sh",
+        &script_files
+            .iter()
+            .map(PathBuf::as_path)
+            .collect::<Vec<_>>(),
+    )?;
     Ok(())
 }
 
@@ -354,14 +403,19 @@ fn run_pipelines() -> Result<()> {
     crate::base::tree::copy_example_project(&repo)?;
     let _ = fs::remove_file(repo.join(".gitignore"));
     fs::create_dir_all(repo.join("templates"))?;
-    // The component as its release carries it: the sha256 of the release's install.sh pinned.
+    // The components as their release carries them: the sha256 of the release's install.sh pinned.
     let installer_sum = crate::pin::sha256_hex(&fs::read(&dist.install_script)?);
-    fs::write(
-        repo.join("templates/upload.yml"),
-        crate::pin::pin_component(&fs::read_to_string(template_path())?, &installer_sum)?,
-    )?;
+    for name in TEMPLATES {
+        fs::write(
+            repo.join(format!("templates/{name}.yml")),
+            crate::pin::pin_component(&fs::read_to_string(template_path(name))?, &installer_sum)?,
+        )?;
+    }
+    // Slim CI with a store in a folder: production pushes its state after the upload, merge
+    // requests pull it before a stand-in for dbt build, which shows what it was given.
+    let store = scratch.join("state-store");
     let pipeline = format!(
-        "# Tests the component in its own project, as GitLab documents it.\n\
+        "# Tests the components in their own project, as GitLab documents it.\n\
          include:\n\
          \x20 - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/upload@$CI_COMMIT_SHA\n\
          \x20   inputs:\n\
@@ -369,12 +423,29 @@ fn run_pipelines() -> Result<()> {
          \x20     version: \"{version}\"\n\
          \x20     install-base-url: \"{mirror}\"\n\
          \x20     install-dir: \"{dir}\"\n\
-         \x20     host: \"{host}\"\n",
+         \x20     host: \"{host}\"\n\
+         \x20     state-push: true\n\
+         \x20     state-store: \"{store}\"\n\
+         \x20 - component: $CI_SERVER_FQDN/$CI_PROJECT_PATH/state-pull@$CI_COMMIT_SHA\n\
+         \x20   inputs:\n\
+         \x20     version: \"{version}\"\n\
+         \x20     install-base-url: \"{mirror}\"\n\
+         \x20     install-dir: \"{dir}\"\n\
+         \x20     state-store: \"{store}\"\n\
+         \n\
+         dbt-build:\n\
+         \x20 stage: build\n\
+         \x20 script:\n\
+         \x20   - echo \"dbt sees DBT_STATE=[${{DBT_STATE:-}}] FOLDUP_STATE_PULLED=[${{FOLDUP_STATE_PULLED:-}}]\"\n\
+         \x20   - if [ -n \"${{DBT_STATE:-}}\" ]; then test -f \"$DBT_STATE/manifest.json\"; fi\n\
+         \x20 rules:\n\
+         \x20   - if: $CI_PIPELINE_SOURCE == \"merge_request_event\"\n",
         id = datafold_server::CI_CONFIG_ID,
         version = dist.version,
         mirror = mirror.url(),
         dir = install_dir.display(),
         host = server.url(),
+        store = store.display(),
     );
     fs::write(repo.join(".gitlab-ci.yml"), pipeline)?;
     git(&repo, &["init", "--quiet", "--initial-branch", "main"])?;
@@ -519,12 +590,19 @@ fn run_pipelines() -> Result<()> {
         unset: vec!["CI_COMMIT_BRANCH"],
     };
     let before = server.uploads()?.len();
-    run(&mr)?;
+    let log = run(&mr)?;
     datafold_server::single_new_upload(&server, before, mr.what)?.expect(
         &format!("GitLab {} via include: component", mr.what),
         &feature,
         "pull_request",
     )?;
+    if !log.contains("dbt sees DBT_STATE=[] FOLDUP_STATE_PULLED=[false]") {
+        bail!("{}: with no state stored, the state-pull job should pass FOLDUP_STATE_PULLED=false and no DBT_STATE:\n{log}", mr.what);
+    }
+    eprintln!(
+        "    ok: GitLab {}: no state stored yet, dbt build is told so (FOLDUP_STATE_PULLED=false)",
+        mr.what
+    );
 
     // 2. The default branch after the merge: production, for the pipeline's own commit.
     git(&repo, &["checkout", "--quiet", "main"])?;
@@ -535,7 +613,7 @@ fn run_pipelines() -> Result<()> {
         unset: Vec::new(),
     };
     let before = server.uploads()?.len();
-    run(&default_branch)?;
+    let log = run(&default_branch)?;
     datafold_server::single_new_upload(&server, before, default_branch.what)?.expect(
         &format!(
             "GitLab {} (CI_COMMIT_BRANCH = CI_DEFAULT_BRANCH) via include: component",
@@ -544,6 +622,16 @@ fn run_pipelines() -> Result<()> {
         &merge,
         "production",
     )?;
+    if !log.contains(&format!("Stored the dbt state of commit {merge}")) {
+        bail!(
+            "{}: with state-push, the upload job should store {merge}'s state:\n{log}",
+            default_branch.what
+        );
+    }
+    eprintln!(
+        "    ok: GitLab {}: state-push stored production's state ({merge})",
+        default_branch.what
+    );
 
     // 3. A branch pipeline without a merge request: the rules keep the job out.
     git(&repo, &["checkout", "--quiet", "feature/orders"])?;
@@ -584,6 +672,20 @@ fn run_pipelines() -> Result<()> {
     eprintln!(
         "    ok: GitLab {}: the component's job does not run (branch-pipelines: false)",
         branch_with_mr.what
+    );
+
+    // 5. The merge request's next pipeline: the state-pull job fetches main's state and dbt build
+    //    gets it through the dotenv report and the artifact.
+    git(&repo, &["checkout", "--quiet", "--detach", &merge])?;
+    let log = run(&mr)?;
+    if !log.contains("dbt sees DBT_STATE=[.foldup/state] FOLDUP_STATE_PULLED=[true]")
+        || !log.contains(&merge)
+    {
+        bail!("{}: the state-pull job should pull {merge}'s state and dbt build get DBT_STATE=.foldup/state with its manifest.json:\n{log}", mr.what);
+    }
+    eprintln!(
+        "    ok: GitLab {}: state-pull fetched main's state ({merge}); dbt build got DBT_STATE and the files",
+        mr.what
     );
     drop(mirror);
     Ok(())

@@ -126,7 +126,9 @@ fn pack_and_check() -> Result<String> {
     )?;
     validators::shellcheck("sh", &[&src.join("scripts/install.sh")])?;
     validators::shellcheck("bash", &[&src.join("scripts/upload.sh")])?;
-    validators::shellcheck("bash", &[&src.join("scripts/impact.sh")])?;
+    for script in ["impact.sh", "state_push.sh", "state_pull.sh"] {
+        validators::shellcheck("bash", &[&src.join("scripts").join(script)])?;
+    }
     Ok(packed)
 }
 
@@ -875,10 +877,15 @@ fn run_scripts() -> Result<()> {
 
     // A pull request build, through the install and upload commands as the pull-request example
     // uses them, with the key in a variable of another name (api_key_variable).
+    // Production has pushed no state yet: state_pull with if_present leaves DBT_STATE unset.
     let pr_sha = "5f1d2c3b4a5968778695a4b3c2d1e0f9a8b7c6d5";
     let install_dir = scratch.join("bin-pull-request");
+    let store = scratch.join("state-store").display().to_string();
+    let dbt_sees_state = serde_json::json!({"run": {"name": "dbt", "command": "echo \"dbt sees DBT_STATE='${DBT_STATE:-}'\"; if [ -n \"${DBT_STATE:-}\" ]; then test -f \"$DBT_STATE/manifest.json\"; fi"}});
     let steps = Value::Array(vec![
         serde_json::json!({"install": {"version": dist.version, "install_dir": install_dir.display().to_string(), "base_url": mirror.url()}}),
+        serde_json::json!({"state_pull": {"store": store, "if_present": true}}),
+        dbt_sees_state.clone(),
         serde_json::json!({"upload": {"ci_config_id": config_id, "host": server.url(), "api_key_variable": "SHOP_DATAFOLD_KEY"}}),
     ]);
     let mut run = Vec::new();
@@ -905,6 +912,9 @@ fn run_scripts() -> Result<()> {
     if !log.contains("through $BASH_ENV") {
         bail!("the install step did not put its folder on PATH through $BASH_ENV:\n{log}");
     }
+    if !log.contains("dbt sees DBT_STATE=''") {
+        bail!("with no state stored, state_pull (if_present) should leave DBT_STATE unset:\n{log}");
+    }
     datafold_server::single_new_upload(&server, before, "orb commands, pull request")?.expect(
         "orb commands install + upload, pull request (CIRCLE_PULL_REQUEST)",
         pr_sha,
@@ -925,6 +935,8 @@ fn run_scripts() -> Result<()> {
             ),
             ("base_url", Value::String(mirror.url().to_owned())),
             ("host", Value::String(server.url().to_owned())),
+            ("state_push", Value::Bool(true)),
+            ("state_store", Value::String(store.clone())),
         ]),
     )?;
     if skipped_job != ["checkout", "attach_workspace"] {
@@ -939,12 +951,48 @@ fn run_scripts() -> Result<()> {
         ],
     );
     let before = server.uploads()?.len();
-    run_steps(&run, &env, &project, &scratch)?;
+    let log = run_steps(&run, &env, &project, &scratch)?;
     datafold_server::single_new_upload(&server, before, "orb job, production")?.expect(
         "orb job upload, production (CIRCLE_BRANCH=main)",
         main_sha,
         "production",
     )?;
+    if !log.contains(&format!("Stored the dbt state of commit {main_sha}")) {
+        bail!("the upload job with state_push should store {main_sha}'s state:\n{log}");
+    }
+    eprintln!("    ok: the upload job with state_push stored production's state ({main_sha})");
+
+    // The next pull request build pulls it: DBT_STATE reaches the later steps through $BASH_ENV.
+    let mut run = Vec::new();
+    expand_steps(
+        &orb,
+        &Value::Array(vec![
+            serde_json::json!({"install": {"version": dist.version, "install_dir": install_dir.display().to_string(), "base_url": mirror.url()}}),
+            serde_json::json!({"state_pull": {"store": store, "if_present": true}}),
+            dbt_sees_state,
+        ]),
+        &mut run,
+        &mut skipped,
+    )?;
+    let env = base_env(
+        "dbt-pull-request-slim-ci",
+        &[
+            ("CIRCLE_SHA1", pr_sha),
+            ("CIRCLE_BRANCH", "feature/orders"),
+            (
+                "CIRCLE_PULL_REQUEST",
+                "https://github.com/acme/shop/pull/42",
+            ),
+        ],
+    );
+    let log = run_steps(&run, &env, &project, &scratch)?;
+    let pulled = project.join(".foldup/state");
+    if !log.contains(&format!("dbt sees DBT_STATE='{}'", pulled.display()))
+        || !log.contains(main_sha)
+    {
+        bail!("state_pull should fill {} with {main_sha}'s state and set DBT_STATE for the next steps:\n{log}", pulled.display());
+    }
+    eprintln!("    ok: state_pull in a pull request build: {main_sha}'s state, DBT_STATE set for the next steps");
 
     // Without foldup installed, the upload command says what to do.
     let mut run = Vec::new();

@@ -87,7 +87,7 @@ pub fn pin_component(text: &str, sum: &str) -> Result<String> {
         })
         .collect();
     if !found {
-        bail!("templates/upload.yml sets no {COMPONENT_MARKER} variable");
+        bail!("the component template sets no {COMPONENT_MARKER} variable");
     }
     Ok(lines.join("\n") + "\n")
 }
@@ -133,17 +133,19 @@ pub fn run(args: &[String]) -> Result<()> {
     )?;
     fs::write(root.join("install.sh"), &script)?;
     fs::write(root.join("orb/src/scripts/install.sh"), &script)?;
-    let component = root.join("templates/upload.yml");
-    let pinned = pin_component(
-        &fs::read_to_string(&component)?,
-        &sha256_hex(script.as_bytes()),
-    )?;
-    fs::write(&component, pinned)?;
+    for template in crate::component::TEMPLATES {
+        let component = root.join("templates").join(format!("{template}.yml"));
+        let pinned = pin_component(
+            &fs::read_to_string(&component)?,
+            &sha256_hex(script.as_bytes()),
+        )?;
+        fs::write(&component, pinned)?;
+    }
     for (target, sum) in &sums {
         eprintln!("    pinned {target}: {sum}");
     }
     eprintln!(
-        "==> pin-checksums: install.sh, orb/src/scripts/install.sh and templates/upload.yml pin foldup {version}"
+        "==> pin-checksums: install.sh, orb/src/scripts/install.sh and the components in templates/ pin foldup {version}"
     );
     Ok(())
 }
