@@ -8,6 +8,7 @@ mod event_payload;
 mod pull_lookup;
 mod reporter;
 mod resolve;
+mod settings;
 
 use std::path::Path;
 
@@ -20,6 +21,7 @@ pub use event_payload::{
     Repository, User, WorkflowRun, WorkflowRunPullRequest, MAX_EVENT_PAYLOAD_BYTES,
 };
 pub use reporter::GitHubReporter;
+pub use settings::GitHubSettings;
 
 use resolve::{resolve_context, Event};
 
@@ -27,8 +29,16 @@ use resolve::{resolve_context, Event};
 pub const PROVIDER_NAME: &str = "github-actions";
 
 /// GitHub Actions, active when `GITHUB_ACTIONS=true`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GitHubActions;
+#[derive(Debug, Clone, Default)]
+pub struct GitHubActions {
+    settings: GitHubSettings,
+}
+
+impl GitHubActions {
+    pub fn new(settings: GitHubSettings) -> Self {
+        Self { settings }
+    }
+}
 
 #[async_trait]
 impl CiProvider for GitHubActions {
@@ -59,12 +69,8 @@ impl CiProvider for GitHubActions {
         let fork_workflow_run = Event::from_env(env) == Event::WorkflowRun
             && ctx.run_type.value == Some(foldup_core::RunType::PullRequest)
             && ctx.pr_number.value.is_none();
-        if let (true, Some(token)) = (
-            undecided_push || fork_workflow_run,
-            &options.lookups.github_token,
-        ) {
-            pull_lookup::apply_open_pull_request(env, &mut ctx, token, options.lookups.timeout)
-                .await;
+        if let (true, Some(token)) = (undecided_push || fork_workflow_run, &self.settings.token) {
+            pull_lookup::apply_open_pull_request(env, &mut ctx, token, self.settings.timeout).await;
         }
         Ok(ctx)
     }
