@@ -49,6 +49,10 @@ pub fn compose_with_wording(
         return ctx;
     }
 
+    // Secrets are withheld from a fork's build whatever its run type, so a fork stays known.
+    if facts.fork.value == Some(true) {
+        ctx.fork = facts.fork.clone();
+    }
     ctx.pr_number = explained(wording.not_a_pull_request(PullRequestField::Number));
     ctx.base_branch = explained(wording.not_a_pull_request(PullRequestField::BaseBranch));
     let production = ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
@@ -217,5 +221,73 @@ mod tests {
         let ctx = compose(facts, None);
         assert_eq!(ctx.run_type.value, None);
         assert!(ctx.branch.source.unwrap().contains("tag build ('v1')"));
+    }
+
+    fn open_pull_request(number: u64) -> OpenPullRequest {
+        OpenPullRequest {
+            number: Sourced::new(number, "OPEN"),
+            base_branch: Sourced::missing("OPEN names no target"),
+            reason: format!("OPEN: the branch is the source of #{number}"),
+            warnings: vec!["two open pull requests".to_owned()],
+        }
+    }
+
+    #[test]
+    fn an_open_pull_request_makes_a_push_its_build_except_on_the_production_branch() {
+        let mut facts = Facts::new("ci");
+        facts.commits = vec![candidate(HEAD, CommitMeaning::Pushed, "SHA")];
+        facts.branch = Sourced::new("feature".to_owned(), "BRANCH");
+        facts.open_pull_request = Some(open_pull_request(57));
+        let ctx = compose(facts.clone(), None);
+        assert_eq!(ctx.run_type.value, Some(RunType::PullRequest));
+        assert_eq!(ctx.pr_number.value, Some(57));
+        assert_eq!(ctx.commit_sha.source.as_deref(), Some("SHA"));
+        assert_eq!(ctx.warnings, ["two open pull requests"]);
+        facts.branch = Sourced::new("main".to_owned(), "BRANCH");
+        let ctx = compose(facts, None);
+        assert_eq!(ctx.run_type.value, Some(RunType::Production));
+        assert!(ctx.warnings.is_empty());
+    }
+
+    #[test]
+    fn a_pull_request_without_a_number_takes_the_open_one_else_keeps_the_facts_reason() {
+        let mut facts = Facts::new("ci");
+        facts.event = Sourced::new(EventKind::PullRequest, "EVENT=pr");
+        facts.pr_number = Sourced::missing("the list of pull requests is empty");
+        let ctx = compose(facts.clone(), None);
+        assert_eq!(
+            ctx.pr_number.source.as_deref(),
+            Some("the list of pull requests is empty")
+        );
+        facts.open_pull_request = Some(open_pull_request(8));
+        let ctx = compose(facts, None);
+        assert_eq!(ctx.pr_number.value, Some(8));
+        assert_eq!(
+            ctx.run_type.source.as_deref(),
+            Some("OPEN: the branch is the source of #8")
+        );
+    }
+
+    #[test]
+    fn a_provider_words_the_reasons_and_its_own_commit_reason_wins() {
+        struct Terse;
+        impl Wording for Terse {
+            fn not_production(&self, build: &BranchBuild<'_>) -> String {
+                format!("{} is not production", build.branch)
+            }
+            fn not_a_pull_request(&self, _field: PullRequestField) -> Option<String> {
+                None
+            }
+        }
+        let mut facts = Facts::new("ci");
+        facts.branch = Sourced::new("dev".to_owned(), "BRANCH");
+        facts.no_commit_reason = Some("SHA is not set".to_owned());
+        let ctx = compose_with_wording(facts, None, &Terse);
+        assert_eq!(
+            ctx.run_type.source.as_deref(),
+            Some("dev is not production")
+        );
+        assert_eq!(ctx.pr_number, Sourced::unknown());
+        assert_eq!(ctx.commit_sha.source.as_deref(), Some("SHA is not set"));
     }
 }
