@@ -392,7 +392,7 @@ fn commit_from_github_sha(env: &Env, facts: &mut Facts) {
 }
 
 fn pull_request(facts: &mut Facts, env: &Env, payload: Option<&EventPayload>, event: &Event) {
-    facts.event = Sourced::new(EventKind::PullRequest, event.source());
+    facts.event = event.kind();
     let pull_request = payload.and_then(|p| p.pull_request.as_ref());
     if payload.is_some() && pull_request.is_none() {
         facts.warnings.push(format!(
