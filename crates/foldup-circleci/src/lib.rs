@@ -1,6 +1,7 @@
-//! foldup's CircleCI plugin: the CI context from CircleCI's built-in variables, optionally
-//! completed by CircleCI's API v2 (the project's default branch, and the pull request of GitHub App
-//! pipelines, which lack most pull request variables).
+//! foldup's CircleCI plugin: facts from CircleCI's built-in variables, optionally completed by
+//! CircleCI's API v2 (the project's default branch, and the pull request of GitHub App pipelines,
+//! which lack most pull request variables); `foldup_core::compose_with_wording` applies
+//! PRODUCT.md's rules to them, in CircleCI's words (`wording`).
 //!
 //! Variables as CircleCI documents them: <https://circleci.com/docs/reference/variables/>.
 

@@ -52,14 +52,14 @@ fn is_merge_request_pipeline(env: &Env) -> bool {
 }
 
 fn merge_request_pipeline(env: &Env, facts: &mut Facts) {
-    let run_type_source = match env.get("CI_PIPELINE_SOURCE") {
+    let event_source = match env.get("CI_PIPELINE_SOURCE") {
         Some("merge_request_event") => "CI_PIPELINE_SOURCE=merge_request_event".to_owned(),
         other => format!(
             "CI_MERGE_REQUEST_IID (a pipeline of a merge request, CI_PIPELINE_SOURCE={})",
             quoted(other.unwrap_or("unset"))
         ),
     };
-    facts.event = Sourced::new(EventKind::PullRequest, run_type_source);
+    facts.event = Sourced::new(EventKind::PullRequest, event_source);
 
     // In merged-results and merge-train pipelines CI_COMMIT_SHA is a merge commit GitLab made;
     // the commit the author pushed is the source branch's head. A head that is not a sha falls

@@ -16,7 +16,7 @@ mod wording;
 
 use foldup_core::{
     async_trait, compose_with_wording, CiContext, CiProvider, DetectError, DetectOptions, Env,
-    EventKind, OpenPullRequest, Reporter, Secret, Sourced,
+    EventKind, Facts, OpenPullRequest, Reporter, Secret, Sourced,
 };
 
 pub use error::GitLabError;
@@ -29,7 +29,6 @@ pub use reporter::GitLabReporter;
 pub use settings::GitLabSettings;
 
 use facts::Gathered;
-use foldup_core::Facts;
 use wording::GitLabWording;
 
 /// The name of this plugin in `--provider` and `env --json`.

@@ -81,7 +81,6 @@ pub fn compose_with_wording(
                 return ctx;
             };
             let build = BranchBuild {
-                provider: &facts.provider,
                 branch,
                 branch_source: facts.branch.source.as_deref().unwrap_or("the branch"),
                 event: event.value.as_ref(),

@@ -11,7 +11,6 @@ use crate::ProductionBranch;
 /// A build of a branch that is not a pull request, as the rules judged it.
 #[derive(Debug, Clone, Copy)]
 pub struct BranchBuild<'a> {
-    pub provider: &'a str,
     /// The branch as the CI named it; show it with care, it is text people choose.
     pub branch: &'a str,
     pub branch_source: &'a str,

@@ -306,8 +306,8 @@ impl Settings {
     }
 
     /// The effective text of option `key`, trimmed, when it is set and not empty. For the options
-    /// only a plugin reads (`github_token`, `circleci_api_url`, …): the binary hands them to the
-    /// plugin, so the settings need no field per CI.
+    /// only one plugin reads (its token, its API address): the binary reads them here and hands
+    /// them to the plugin, so the settings need no field per CI.
     pub fn text_option(&self, key: &str) -> Option<String> {
         self.figment
             .extract_inner::<Option<String>>(key)
