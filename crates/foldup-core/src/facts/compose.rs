@@ -33,74 +33,95 @@ pub fn compose_with_wording(
     ctx.commit_sha = commit(&facts, is_pr, &mut ctx.warnings);
 
     if is_pr {
-        ctx.run_type = Sourced::new(RunType::PullRequest, event_source.clone());
-        ctx.pr_number = facts.pr_number.clone();
-        ctx.base_branch = facts.base_branch.clone();
-        if ctx.pr_number.value.is_none() {
-            if let Some(open) = &facts.open_pull_request {
-                take_open_pull_request(&mut ctx, open);
-            } else if ctx.pr_number.source.is_none() {
-                ctx.pr_number =
-                    Sourced::missing(wording.pull_request_without_number(&event_source));
-            }
-        }
-        ctx.branch = facts.branch.clone();
-        ctx.fork = facts.fork.clone();
-        return ctx;
+        pull_request_build(&mut ctx, &facts, &event_source, wording);
+    } else {
+        let production =
+            ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
+        other_build(&mut ctx, &facts, &event, &production, wording);
     }
+    ctx
+}
 
+/// A pull request: its number (else the open pull request's, else why it is unknown), branches
+/// and fork as the facts give them.
+fn pull_request_build(
+    ctx: &mut CiContext,
+    facts: &Facts,
+    event_source: &str,
+    wording: &dyn Wording,
+) {
+    ctx.run_type = Sourced::new(RunType::PullRequest, event_source);
+    ctx.pr_number = facts.pr_number.clone();
+    ctx.base_branch = facts.base_branch.clone();
+    if ctx.pr_number.value.is_none() {
+        if let Some(open) = &facts.open_pull_request {
+            take_open_pull_request(ctx, open);
+        } else if ctx.pr_number.source.is_none() {
+            ctx.pr_number = Sourced::missing(wording.pull_request_without_number(event_source));
+        }
+    }
+    ctx.branch = facts.branch.clone();
+    ctx.fork = facts.fork.clone();
+}
+
+/// Any other build: production on the production branch, an open pull request's build on a
+/// branch that has one, else no run type with the reason.
+fn other_build(
+    ctx: &mut CiContext,
+    facts: &Facts,
+    event: &Sourced<EventKind>,
+    production: &ProductionBranch,
+    wording: &dyn Wording,
+) {
+    let event_source = event.source.as_deref().unwrap_or_default();
     // Secrets are withheld from a fork's build whatever its run type, so a fork stays known.
     if facts.fork.value == Some(true) {
         ctx.fork = facts.fork.clone();
     }
     ctx.pr_number = explained(wording.not_a_pull_request(PullRequestField::Number));
     ctx.base_branch = explained(wording.not_a_pull_request(PullRequestField::BaseBranch));
-    let production = ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
+    ctx.branch = facts.branch.clone();
     match &event.value {
         Some(EventKind::Tag) => {
             let tag = TagBuild {
                 tag: facts.tag.get().map(String::as_str).unwrap_or_default(),
                 tag_source: facts.tag.source.as_deref().unwrap_or_default(),
-                event_source: &event_source,
+                event_source,
             };
             ctx.branch = Sourced::missing(wording.tag_branch(&tag));
             ctx.run_type = Sourced::missing(wording.tag_run_type(&tag));
         }
         Some(EventKind::MergeQueue) => {
-            ctx.branch = facts.branch.clone();
-            ctx.run_type = Sourced::missing(wording.merge_queue(&event_source));
+            ctx.run_type = Sourced::missing(wording.merge_queue(event_source));
         }
         Some(EventKind::Other(word)) => {
-            ctx.branch = facts.branch.clone();
-            ctx.run_type = Sourced::missing(wording.unmapped_event(word, &event_source));
+            ctx.run_type = Sourced::missing(wording.unmapped_event(word, event_source));
         }
         Some(EventKind::Push | EventKind::Schedule | EventKind::Manual) | None => {
-            ctx.branch = facts.branch.clone();
             let Some(branch) = facts.branch.get() else {
-                ctx.run_type = Sourced::missing(wording.no_branch(&facts.provider, &event_source));
-                return ctx;
+                ctx.run_type = Sourced::missing(wording.no_branch(&facts.provider, event_source));
+                return;
             };
             let build = BranchBuild {
                 branch,
                 branch_source: facts.branch.source.as_deref().unwrap_or("the branch"),
                 event: event.value.as_ref(),
-                event_source: &event_source,
-                production: &production,
+                event_source,
+                production,
             };
             // The production branch is production even when it is also the source of an open
             // pull request: Datafold needs production artifacts to diff against.
             if production.matches(branch) {
                 ctx.run_type = Sourced::new(RunType::Production, wording.production(&build));
             } else if let Some(open) = &facts.open_pull_request {
-                take_open_pull_request(&mut ctx, open);
+                take_open_pull_request(ctx, open);
                 ctx.fork = facts.fork.clone();
             } else {
                 ctx.run_type = Sourced::missing(wording.not_production(&build));
             }
         }
-        Some(EventKind::PullRequest) => unreachable!("handled above"),
+        Some(EventKind::PullRequest) => unreachable!("a pull request is a pull_request_build"),
     }
-    ctx
 }
 
 /// The build is the open pull request's: its run type, number and target branch.
