@@ -31,7 +31,7 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let env = Env::from_pairs(vars);
-    let ctx = foldup_testkit::context_checks::detect_and_check(&CircleCi, &env);
+    let ctx = foldup_testkit::context_checks::detect_and_check(&CircleCi::default(), &env);
     if let Some(number) = ctx.pr_number.value {
         assert!(number > 0, "pull request numbers start at 1");
     }

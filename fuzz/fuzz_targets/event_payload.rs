@@ -46,5 +46,5 @@ fuzz_target!(|data: &[u8]| {
         ("GITHUB_BASE_REF", "main"),
         ("GITHUB_REPOSITORY", "acme/dbt"),
     ]);
-    foldup_testkit::context_checks::detect_and_check(&GitHubActions, &env);
+    foldup_testkit::context_checks::detect_and_check(&GitHubActions::default(), &env);
 });

@@ -30,5 +30,5 @@ fuzz_target!(|data: &[u8]| {
         ("CI_PROJECT_PATH", project.as_str()),
         ("CI_OPEN_MERGE_REQUESTS", value.as_str()),
     ]);
-    foldup_testkit::context_checks::detect_and_check(&GitLabCi, &env);
+    foldup_testkit::context_checks::detect_and_check(&GitLabCi::default(), &env);
 });

@@ -1,6 +1,7 @@
-//! foldup's CircleCI plugin: the CI context from CircleCI's built-in variables, optionally
-//! completed by CircleCI's API v2 (the project's default branch, and the pull request of GitHub App
-//! pipelines, which lack most pull request variables).
+//! foldup's CircleCI plugin: facts from CircleCI's built-in variables, optionally completed by
+//! CircleCI's API v2 (the project's default branch, and the pull request of GitHub App pipelines,
+//! which lack most pull request variables); `foldup_core::compose_with_wording` applies
+//! PRODUCT.md's rules to them, in CircleCI's words (`wording`).
 //!
 //! Variables as CircleCI documents them: <https://circleci.com/docs/reference/variables/>.
 
@@ -8,25 +9,38 @@ mod api;
 mod lookup;
 mod pull_request;
 mod repository_url;
+mod settings;
+mod wording;
 
 use foldup_core::{
-    async_trait, CiContext, CiProvider, CommitSha, DetectError, DetectOptions, Env, PlainReporter,
-    ProductionBranch, Reporter, RunType, Sourced,
+    async_trait, compose_with_wording, CiContext, CiProvider, CommitCandidate, CommitMeaning,
+    CommitSha, DetectError, DetectOptions, Env, EventKind, Facts, PlainReporter, Reporter, Sourced,
 };
 
 pub use api::{
     CircleCiApi, CircleCiApiError, CircleciTrigger, GitTrigger, Pipeline, PipelineError,
     PipelineVcs, Project, ProjectSlug, TriggerParameters, VcsInfo,
 };
+pub use settings::CircleCiSettings;
+pub use settings::DEFAULT_API_URL;
 
 use pull_request::{number_from_branch, number_from_url, parse_number, shorten};
+use wording::CircleCiWording;
 
 /// The name of this plugin in `--provider` and `env --json`.
 pub const PROVIDER_NAME: &str = "circleci";
 
 /// The CircleCI plugin, active when `CIRCLECI=true`.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct CircleCi;
+#[derive(Debug, Default, Clone)]
+pub struct CircleCi {
+    settings: CircleCiSettings,
+}
+
+impl CircleCi {
+    pub fn new(settings: CircleCiSettings) -> Self {
+        Self { settings }
+    }
+}
 
 #[async_trait]
 impl CiProvider for CircleCi {
@@ -39,7 +53,12 @@ impl CiProvider for CircleCi {
     }
 
     async fn detect(&self, env: &Env, options: &DetectOptions) -> Result<CiContext, DetectError> {
-        Ok(detect_context(env, options).await)
+        let facts = facts(env, &self.settings).await;
+        Ok(compose_with_wording(
+            facts,
+            options.production_branch.as_deref(),
+            &CircleCiWording,
+        ))
     }
 
     /// CircleCI has no log commands or collapsible sections: plain `==> title` headers read best.
@@ -65,69 +84,90 @@ pub(crate) struct PullRequest {
 const NO_DEFAULT_BRANCH_VARIABLE: &str =
     "CircleCI has no default-branch variable; set CIRCLE_TOKEN to let foldup ask CircleCI's API, or set production_branch";
 
-async fn detect_context(env: &Env, options: &DetectOptions) -> CiContext {
-    let mut ctx = CiContext::new(PROVIDER_NAME);
-    ctx.commit_sha = commit_sha(env, &mut ctx.warnings);
-    ctx.build_url = match var(env, "CIRCLE_BUILD_URL") {
+/// What the variables (and, with a token, CircleCI's API) say, before any rule.
+async fn facts(env: &Env, settings: &CircleCiSettings) -> Facts {
+    let mut facts = Facts::new(PROVIDER_NAME);
+    let commit = commit_sha(env, &mut facts);
+    facts.build_url = match var(env, "CIRCLE_BUILD_URL") {
         Some(url) => Sourced::new(url.to_owned(), "CIRCLE_BUILD_URL"),
         None => Sourced::missing("CIRCLE_BUILD_URL is not set"),
     };
-    ctx.repository = repository(env);
+    facts.repository = repository(env);
     let tag = var(env, "CIRCLE_TAG");
-    ctx.branch = branch(env, tag);
+    facts.tag = tag.map_or_else(Sourced::unknown, |tag| {
+        Sourced::new(tag.to_owned(), "CIRCLE_TAG")
+    });
+    facts.branch = branch(env, tag);
 
-    let mut pr = pull_request_from_env(env, &mut ctx.warnings);
+    let mut pr = pull_request_from_env(env, &mut facts.warnings);
     let mut fork = fork_from_env(env);
-    ctx.default_branch = Sourced::missing(NO_DEFAULT_BRANCH_VARIABLE);
+    facts.default_branch = Sourced::missing(NO_DEFAULT_BRANCH_VARIABLE);
 
-    if let Some(token) = &options.lookups.circle_token {
-        let found = lookup::run(env, &options.lookups, token, pr.is_some()).await;
-        ctx.warnings.extend(found.warnings);
+    if let Some(token) = &settings.token {
+        let found = lookup::run(env, settings, token, pr.is_some()).await;
+        facts.warnings.extend(found.warnings);
         pr = pr.or(found.pull_request);
         if fork.value != Some(true) {
             fork = found.fork.unwrap_or(fork);
         }
-        ctx.default_branch = found.default_branch.unwrap_or_else(|| {
+        facts.default_branch = found.default_branch.unwrap_or_else(|| {
             Sourced::missing(
                 "CircleCI's API did not give the default branch (see the warnings); main or master counts as production",
             )
         });
     }
 
-    ctx.pr_number = match &pr {
-        Some(pr) => Sourced::new(pr.number, pr.source.clone()),
-        None => Sourced::missing(
-            "not a pull request: CIRCLE_PR_NUMBER, CIRCLE_PULL_REQUEST and CIRCLE_PULL_REQUESTS are not set",
-        ),
-    };
-    ctx.base_branch = if pr.is_some() {
-        Sourced::missing("CircleCI does not expose the pull request's target branch")
-    } else {
-        Sourced::missing("not a pull request")
-    };
-    ctx.fork = match (&pr, fork.value) {
+    // CircleCI builds a pull request's head, never a merge commit.
+    if let Some(sha) = commit {
+        facts.commits.push(CommitCandidate {
+            sha,
+            meaning: if pr.is_some() {
+                CommitMeaning::PullRequestHead
+            } else {
+                CommitMeaning::Pushed
+            },
+            source: "CIRCLE_SHA1".to_owned(),
+        });
+    }
+    facts.base_branch =
+        Sourced::missing("CircleCI does not expose the pull request's target branch");
+    facts.fork = match (&pr, fork.value) {
         (Some(_), None) => Sourced::new(
             false,
             "CIRCLE_PR_USERNAME is not set (CircleCI sets it only for fork pull requests)",
         ),
         _ => fork,
     };
-    let production =
-        ProductionBranch::resolve(options.production_branch.as_deref(), &ctx.default_branch);
-    ctx.run_type = run_type(pr.as_ref(), tag, &ctx.branch, &production);
-    ctx
+    // CircleCI names no event: a pull request is one it (or its API) names, a tag build one with
+    // CIRCLE_TAG, anything else a push of CIRCLE_BRANCH.
+    match pr {
+        Some(pr) => {
+            facts.event = Sourced::new(
+                EventKind::PullRequest,
+                format!("pull request #{} ({})", pr.number, pr.source),
+            );
+            facts.pr_number = Sourced::new(pr.number, pr.source);
+        }
+        None if tag.is_some() => facts.event = Sourced::new(EventKind::Tag, "CIRCLE_TAG"),
+        None => {}
+    }
+    facts
 }
 
-fn commit_sha(env: &Env, warnings: &mut Vec<String>) -> Sourced<CommitSha> {
-    match var(env, "CIRCLE_SHA1") {
-        Some(raw) => match raw.parse::<CommitSha>() {
-            Ok(sha) => Sourced::new(sha, "CIRCLE_SHA1"),
-            Err(why) => {
-                warnings.push(format!("CIRCLE_SHA1: {why}"));
-                Sourced::missing("CIRCLE_SHA1 is not a full commit sha; pass --commit-sha")
-            }
-        },
-        None => Sourced::missing("CIRCLE_SHA1 is not set; pass --commit-sha"),
+/// `CIRCLE_SHA1` when it is a full commit sha; otherwise the reason is in `facts`.
+fn commit_sha(env: &Env, facts: &mut Facts) -> Option<String> {
+    let Some(raw) = var(env, "CIRCLE_SHA1") else {
+        facts.no_commit_reason = Some("CIRCLE_SHA1 is not set; pass --commit-sha".to_owned());
+        return None;
+    };
+    match raw.parse::<CommitSha>() {
+        Ok(_) => Some(raw.to_owned()),
+        Err(why) => {
+            facts.warnings.push(format!("CIRCLE_SHA1: {why}"));
+            facts.no_commit_reason =
+                Some("CIRCLE_SHA1 is not a full commit sha; pass --commit-sha".to_owned());
+            None
+        }
     }
 }
 
@@ -228,43 +268,5 @@ fn fork_from_env(env: &Env) -> Sourced<bool> {
         ),
         (Some(user), None) => Sourced::new(true, format!("CIRCLE_PR_USERNAME ({})", shorten(user))),
         _ => Sourced::unknown(),
-    }
-}
-
-fn run_type(
-    pr: Option<&PullRequest>,
-    tag: Option<&str>,
-    branch: &Sourced<String>,
-    production: &ProductionBranch,
-) -> Sourced<RunType> {
-    if let Some(pr) = pr {
-        return Sourced::new(
-            RunType::PullRequest,
-            format!("pull request #{} ({})", pr.number, pr.source),
-        );
-    }
-    if let Some(tag) = tag {
-        return Sourced::missing(format!(
-            "tag build (CIRCLE_TAG={}) is neither a pull request nor a production branch build; pass --run-type to upload it",
-            shorten(tag)
-        ));
-    }
-    match branch.get() {
-        Some(name) if production.matches(name) => Sourced::new(
-            RunType::Production,
-            format!(
-                "CIRCLE_BRANCH '{}' is the production branch: {}",
-                shorten(name),
-                production.describe()
-            ),
-        ),
-        Some(name) => Sourced::missing(format!(
-            "branch '{}' has no pull request (CIRCLE_PULL_REQUEST is not set) and is not the production branch ({}); pass --run-type",
-            shorten(name),
-            production.describe()
-        )),
-        None => Sourced::missing(
-            "CIRCLE_BRANCH is not set and no pull request was found; pass --run-type",
-        ),
     }
 }

@@ -1,11 +1,11 @@
 //! The optional CircleCI API look-ups: run only with a token, bounded by the look-up timeout, and
 //! never fatal. Each failure becomes one warning and the variables' answer stands.
 
-use foldup_core::{Env, ProviderLookups, Secret, Sourced};
+use foldup_core::{Env, Secret, Sourced};
 
 use crate::api::{CircleCiApi, CircleCiApiError, Pipeline, Project, ProjectSlug};
 use crate::pull_request::{number_from_url, parse_number, shorten};
-use crate::{repository_url, var, PullRequest};
+use crate::{repository_url, var, CircleCiSettings, PullRequest};
 
 /// What the API added to the variables' answer.
 #[derive(Debug, Default)]
@@ -29,17 +29,12 @@ impl Findings {
 /// or no project slug, for this pipeline.
 pub(crate) async fn run(
     env: &Env,
-    lookups: &ProviderLookups,
+    settings: &CircleCiSettings,
     token: &Secret,
     have_pull_request: bool,
 ) -> Findings {
     let mut found = Findings::default();
-    let api = match CircleCiApi::new(
-        &lookups.circleci_api_url,
-        token.clone(),
-        lookups.timeout,
-        env,
-    ) {
+    let api = match CircleCiApi::new(&settings.api_url, token.clone(), settings.timeout, env) {
         Ok(api) => api,
         Err(error) => {
             found.warn(error);

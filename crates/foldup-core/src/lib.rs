@@ -18,9 +18,12 @@ pub mod settings;
 pub use context::{CiContext, CommitSha, RunType, Sourced};
 pub use env::Env;
 pub use error::{ConfigError, DetectError};
-pub use facts::{compose, CommitCandidate, CommitMeaning, EventKind, Facts};
+pub use facts::{
+    compose, compose_with_wording, BranchBuild, CommitCandidate, CommitMeaning, EventKind, Facts,
+    OpenPullRequest, PlainWording, PullRequestField, TagBuild, Wording,
+};
 pub use production::ProductionBranch;
-pub use provider::{CiProvider, DetectOptions, ProviderLookups};
+pub use provider::{CiProvider, DetectOptions};
 pub use report::{LogGroup, PlainReporter, Reporter};
 pub use secret::Secret;
 pub use settings::Settings;

@@ -1,21 +1,21 @@
 use std::path::PathBuf;
-use std::time::Duration;
 
 use async_trait::async_trait;
 
 use foldup_artifacts::{ArtifactError, ArtifactSet};
 use foldup_datafold::{DatafoldClient, DatafoldError, SubmitFields, SubmitReceipt, UploadProgress};
 
-use crate::{CiContext, DetectError, Env, PlainReporter, Reporter, Secret, Settings};
+use crate::{CiContext, DetectError, Env, PlainReporter, Reporter, Settings};
 
-/// What a plugin needs besides the environment to build a context.
+/// What every plugin needs besides the environment to build a context. A plugin's own settings
+/// (its API token, its API address) are the plugin's: the binary hands them to it when it builds
+/// the registry, so adding a CI never adds a field here.
 #[derive(Debug, Clone)]
 pub struct DetectOptions {
     /// The configured production branch, which beats the provider's default branch.
     pub production_branch: Option<String>,
     /// The dbt project directory: where the local plugin asks git.
     pub project_dir: PathBuf,
-    pub lookups: ProviderLookups,
 }
 
 impl Default for DetectOptions {
@@ -23,38 +23,13 @@ impl Default for DetectOptions {
         Self {
             production_branch: None,
             project_dir: PathBuf::from("."),
-            lookups: ProviderLookups::default(),
         }
     }
 }
 
-/// Optional provider API look-ups. Each runs only when its token is set, gives up after
-/// `timeout`, and never fails detection: a failed look-up is a warning and the env-derived answer.
-#[derive(Debug, Clone)]
-pub struct ProviderLookups {
-    pub github_token: Option<Secret>,
-    pub gitlab_token: Option<Secret>,
-    pub circle_token: Option<Secret>,
-    /// CircleCI's API host (`https://circleci.com`); a setting so tests and CircleCI server
-    /// installations can point elsewhere.
-    pub circleci_api_url: String,
-    pub timeout: Duration,
-}
-
-impl Default for ProviderLookups {
-    fn default() -> Self {
-        Self {
-            github_token: None,
-            gitlab_token: None,
-            circle_token: None,
-            circleci_api_url: "https://circleci.com".to_owned(),
-            timeout: Duration::from_secs(5),
-        }
-    }
-}
-
-/// One CI system. Adding a CI means one crate implementing this and one line in the binary's
-/// registry.
+/// One CI system. A native plugin is a crate implementing this (it gathers [`crate::Facts`] and
+/// lets [`crate::compose_with_wording`] decide) plus one line in the binary's registry; a CI
+/// defined as data needs neither (see `foldup-providers`).
 ///
 /// The three duties of a plugin are: detect the environment (here), locate the artifacts and
 /// upload them (the defaults, shared by every CI, live in `foldup-artifacts` and

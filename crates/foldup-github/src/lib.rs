@@ -1,17 +1,23 @@
-//! foldup's GitHub Actions plugin: which commit and which kind of build a workflow run is, from
-//! the `GITHUB_*` variables and the event payload at `GITHUB_EVENT_PATH` (PRODUCT.md's rules),
+//! foldup's GitHub Actions plugin: what a workflow run says about itself, from the `GITHUB_*`
+//! variables and the event payload at `GITHUB_EVENT_PATH` (and, with a token, GitHub's API), as
+//! facts that `foldup_core::compose_with_wording` turns into the context with PRODUCT.md's rules;
 //! and a reporter that speaks the runner's workflow commands.
 
 mod comment;
 mod error;
 mod event_payload;
+mod facts;
 mod pull_lookup;
 mod reporter;
-mod resolve;
+mod settings;
+mod wording;
 
 use std::path::Path;
 
-use foldup_core::{async_trait, CiContext, CiProvider, DetectError, DetectOptions, Env, Reporter};
+use foldup_core::{
+    async_trait, compose_with_wording, CiContext, CiProvider, DetectError, DetectOptions, Env,
+    Reporter, RunType,
+};
 
 pub use comment::{upsert_pull_request_comment, CommentOutcome};
 pub use error::GitHubError;
@@ -20,15 +26,25 @@ pub use event_payload::{
     Repository, User, WorkflowRun, WorkflowRunPullRequest, MAX_EVENT_PAYLOAD_BYTES,
 };
 pub use reporter::GitHubReporter;
+pub use settings::GitHubSettings;
 
-use resolve::{resolve_context, Event};
+use facts::{gather, Event, Gathered};
+use pull_lookup::LookupAnswer;
 
 /// The name of this plugin in `--provider` and `env --json`.
 pub const PROVIDER_NAME: &str = "github-actions";
 
 /// GitHub Actions, active when `GITHUB_ACTIONS=true`.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct GitHubActions;
+#[derive(Debug, Clone, Default)]
+pub struct GitHubActions {
+    settings: GitHubSettings,
+}
+
+impl GitHubActions {
+    pub fn new(settings: GitHubSettings) -> Self {
+        Self { settings }
+    }
+}
 
 #[async_trait]
 impl CiProvider for GitHubActions {
@@ -48,7 +64,12 @@ impl CiProvider for GitHubActions {
             Some(path) => read_event_payload(Path::new(path.trim())),
             None => Err(GitHubError::EventPathUnset),
         };
-        let mut ctx = resolve_context(env, payload, options.production_branch.as_deref());
+        let production_branch = options.production_branch.as_deref();
+        let Gathered {
+            mut facts,
+            mut wording,
+        } = gather(env, payload);
+        let ctx = compose_with_wording(facts.clone(), production_branch, &wording);
         // A push to a branch that is not production may be the head of an open pull request,
         // which only the API knows.
         let undecided_push = Event::from_env(env) == Event::Push
@@ -57,16 +78,21 @@ impl CiProvider for GitHubActions {
         // A workflow_run of a fork's pull request: GitHub leaves workflow_run.pull_requests
         // empty, so only the API can name the pull request whose head is workflow_run.head_sha.
         let fork_workflow_run = Event::from_env(env) == Event::WorkflowRun
-            && ctx.run_type.value == Some(foldup_core::RunType::PullRequest)
+            && ctx.run_type.value == Some(RunType::PullRequest)
             && ctx.pr_number.value.is_none();
-        if let (true, Some(token)) = (
-            undecided_push || fork_workflow_run,
-            &options.lookups.github_token,
-        ) {
-            pull_lookup::apply_open_pull_request(env, &mut ctx, token, options.lookups.timeout)
-                .await;
+        let (true, Some(token)) = (undecided_push || fork_workflow_run, &self.settings.token)
+        else {
+            return Ok(ctx);
+        };
+        // The API's answer is one more fact, and the rules decide again.
+        match pull_lookup::look_up_open_pull_request(env, &ctx, token, self.settings.timeout).await
+        {
+            LookupAnswer::Found(open) => facts.open_pull_request = Some(open),
+            LookupAnswer::NoneOpen(words) => wording.api_lists_none = Some(words),
+            LookupAnswer::Failed(warning) => facts.warnings.push(warning),
+            LookupAnswer::NotAsked => return Ok(ctx),
         }
-        Ok(ctx)
+        Ok(compose_with_wording(facts, production_branch, &wording))
     }
 
     fn reporter(&self, env: &Env) -> Box<dyn Reporter> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use foldup_core::http::header::{HeaderMap, HeaderName, HeaderValue, ACCEPT, AUTHORIZATION};
 use foldup_core::http::{ClientOptions, Credential, HttpClient, HttpError, Url};
-use foldup_core::{log_text, sanitize_line, CiContext, CommitSha, Env, RunType, Secret, Sourced};
+use foldup_core::{log_text, sanitize_line, CiContext, CommitSha, Env, Secret, Sourced};
 
 use crate::event_payload::PullRequest;
 use crate::GitHubError;
@@ -23,21 +23,31 @@ pub(crate) struct OpenPullRequest {
     pub base_branch: Option<String>,
 }
 
-/// Asks GitHub whether the pushed commit heads an open pull request and, if so, turns the
-/// context into that pull request's build. A failure is a warning; the context stays as the
-/// variables made it.
-pub(crate) async fn apply_open_pull_request(
+/// What asking GitHub for the open pull request of the built commit added to the facts.
+pub(crate) enum LookupAnswer {
+    /// The commit heads this open pull request.
+    Found(foldup_core::OpenPullRequest),
+    /// GitHub lists none; the words for the run type's reason.
+    NoneOpen(String),
+    /// The look-up failed: a warning, and the variables' answer stands.
+    Failed(String),
+    /// The context lacks the commit, branch or repository to ask about.
+    NotAsked,
+}
+
+/// Asks GitHub whether the context's commit heads an open pull request.
+pub(crate) async fn look_up_open_pull_request(
     env: &Env,
-    ctx: &mut CiContext,
+    ctx: &CiContext,
     token: &Secret,
     timeout: Duration,
-) {
+) -> LookupAnswer {
     let (Some(sha), Some(branch), Some(repository)) = (
         ctx.commit_sha.get().cloned(),
         ctx.branch.get().cloned(),
         ctx.repository.get().cloned(),
     ) else {
-        return;
+        return LookupAnswer::NotAsked;
     };
     let api_url = env.get("GITHUB_API_URL").unwrap_or(DEFAULT_API_URL);
     let endpoint = format!(
@@ -45,30 +55,22 @@ pub(crate) async fn apply_open_pull_request(
         sanitize_line(&repository)
     );
     match find_open_pull_request(env, api_url, &repository, &sha, &branch, token, timeout).await {
-        Ok(Some(pull_request)) => {
-            ctx.run_type = Sourced::new(
-                RunType::PullRequest,
-                format!(
-                    "{endpoint}: open pull request #{} has this commit as its head",
-                    pull_request.number
-                ),
-            );
-            ctx.pr_number = Sourced::new(pull_request.number, format!("{endpoint} number"));
-            ctx.base_branch = match pull_request.base_branch {
+        Ok(Some(pull_request)) => LookupAnswer::Found(foldup_core::OpenPullRequest {
+            reason: format!(
+                "{endpoint}: open pull request #{} has this commit as its head",
+                pull_request.number
+            ),
+            number: Sourced::new(pull_request.number, format!("{endpoint} number")),
+            base_branch: match pull_request.base_branch {
                 Some(base) => Sourced::new(base, format!("{endpoint} base.ref")),
                 None => Sourced::missing(format!("{endpoint} gave no base.ref")),
-            };
-        }
-        Ok(None) => {
-            if ctx.run_type.value.is_none() {
-                if let Some(reason) = ctx.run_type.source.as_mut() {
-                    reason.push_str(&format!(
-                        "; {endpoint} lists no open pull request with this commit as its head"
-                    ));
-                }
-            }
-        }
-        Err(error) => ctx.warnings.push(format!(
+            },
+            warnings: Vec::new(),
+        }),
+        Ok(None) => LookupAnswer::NoneOpen(format!(
+            "{endpoint} lists no open pull request with this commit as its head"
+        )),
+        Err(error) => LookupAnswer::Failed(format!(
             "Could not ask GitHub for an open pull request of this commit: {}; foldup kept the answer from the environment.",
             log_text::redact(&error.to_string(), token.expose())
         )),

@@ -1,16 +1,25 @@
 //! The list of providers: the native plugin crates, the user's own `[providers.NAME]`
 //! definitions, the built-in definitions of the long tail, and `local`.
 
+use foldup_circleci::CircleCiSettings;
 use foldup_core::{CiProvider, Env, Settings};
+use foldup_github::GitHubSettings;
+use foldup_gitlab::GitLabSettings;
 
 /// Every provider, in detection order: the native plugins first (their variables are the most
 /// specific), then the user's own definitions, then the built-in long tail, and `local` last
 /// because it is always active.
 pub fn providers(settings: Option<&Settings>) -> Result<Vec<Box<dyn CiProvider>>, String> {
     let mut all: Vec<Box<dyn CiProvider>> = vec![
-        Box::new(foldup_github::GitHubActions),
-        Box::new(foldup_gitlab::GitLabCi),
-        Box::new(foldup_circleci::CircleCi),
+        Box::new(foldup_github::GitHubActions::new(
+            settings.map(github_settings).unwrap_or_default(),
+        )),
+        Box::new(foldup_gitlab::GitLabCi::new(
+            settings.map(gitlab_settings).unwrap_or_default(),
+        )),
+        Box::new(foldup_circleci::CircleCi::new(
+            settings.map(circleci_settings).unwrap_or_default(),
+        )),
     ];
     if let Some((path, text)) =
         settings.and_then(|s| s.config_file.as_ref().zip(s.config_text.as_ref()))
@@ -25,6 +34,35 @@ pub fn providers(settings: Option<&Settings>) -> Result<Vec<Box<dyn CiProvider>>
     }
     all.push(Box::new(foldup_local::Local));
     Ok(all)
+}
+
+/// The GitHub plugin's settings, from the configuration (`github_token`, `GITHUB_TOKEN`).
+pub fn github_settings(settings: &Settings) -> GitHubSettings {
+    GitHubSettings {
+        token: settings.secret_option("github_token"),
+        timeout: settings.lookup_timeout,
+    }
+}
+
+/// The GitLab plugin's settings, from the configuration (`gitlab_token`, `GITLAB_TOKEN`).
+pub fn gitlab_settings(settings: &Settings) -> GitLabSettings {
+    GitLabSettings {
+        token: settings.secret_option("gitlab_token"),
+        timeout: settings.lookup_timeout,
+    }
+}
+
+/// The CircleCI plugin's settings, from the configuration (`circle_token`, `CIRCLE_TOKEN`,
+/// `circleci_api_url`).
+pub fn circleci_settings(settings: &Settings) -> CircleCiSettings {
+    CircleCiSettings::new(
+        settings.secret_option("circle_token"),
+        settings
+            .text_option("circleci_api_url")
+            .as_deref()
+            .unwrap_or(foldup_circleci::DEFAULT_API_URL),
+        settings.lookup_timeout,
+    )
 }
 
 /// The plugin to use: the one named (by `--provider`), else the first active one.

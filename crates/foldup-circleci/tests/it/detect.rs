@@ -10,8 +10,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Router;
-use foldup_circleci::CircleCi;
-use foldup_core::{CiContext, CiProvider, DetectOptions, Env, ProviderLookups, Secret};
+use foldup_circleci::{CircleCi, CircleCiSettings};
+use foldup_core::{CiContext, CiProvider, DetectOptions, Env, Secret};
 use serde_json::{json, Value};
 
 const SHA: &str = "4c884f7adccb828d0881882854ec69eda602a6e7";
@@ -85,8 +85,19 @@ fn without(mut vars: Vec<(&'static str, String)>, names: &[&str]) -> Vec<(&'stat
 }
 
 async fn detect(env: &Env, options: &DetectOptions) -> CiContext {
-    assert!(CircleCi.is_active(env));
-    CircleCi.detect(env, options).await.expect("detect")
+    let circleci = CircleCi::default();
+    assert!(circleci.is_active(env));
+    circleci.detect(env, options).await.expect("detect")
+}
+
+/// Detection by the plugin built with `settings` (a token, the API address), as the binary builds it.
+async fn detect_with(env: &Env, settings: &CircleCiSettings) -> CiContext {
+    let circleci = CircleCi::new(settings.clone());
+    assert!(circleci.is_active(env));
+    circleci
+        .detect(env, &DetectOptions::default())
+        .await
+        .expect("detect")
 }
 
 fn field(ctx: &CiContext, name: &str) -> (Value, Value) {
@@ -96,10 +107,10 @@ fn field(ctx: &CiContext, name: &str) -> (Value, Value) {
 
 #[test]
 fn active_only_when_circleci_says_so() {
-    assert_eq!(CircleCi.name(), "circleci");
-    assert!(CircleCi.is_active(&Env::from_pairs([("CIRCLECI", "true")])));
-    assert!(!CircleCi.is_active(&Env::from_pairs([("CIRCLECI", "")])));
-    assert!(!CircleCi.is_active(&Env::from_pairs([("GITHUB_ACTIONS", "true")])));
+    assert_eq!(CircleCi::default().name(), "circleci");
+    assert!(CircleCi::default().is_active(&Env::from_pairs([("CIRCLECI", "true")])));
+    assert!(!CircleCi::default().is_active(&Env::from_pairs([("CIRCLECI", "")])));
+    assert!(!CircleCi::default().is_active(&Env::from_pairs([("GITHUB_ACTIONS", "true")])));
 }
 
 #[tokio::test]
@@ -386,16 +397,8 @@ async fn serve(routes: Vec<(String, Canned)>) -> (String, FakeCircleCi) {
     (foldup_testkit::stand_in::serve(app).await, fake)
 }
 
-fn options(api_url: &str, timeout: Duration) -> DetectOptions {
-    DetectOptions {
-        lookups: ProviderLookups {
-            circle_token: Some(Secret::new(TOKEN)),
-            circleci_api_url: api_url.to_owned(),
-            timeout,
-            ..ProviderLookups::default()
-        },
-        ..DetectOptions::default()
-    }
+fn options(api_url: &str, timeout: Duration) -> CircleCiSettings {
+    CircleCiSettings::new(Some(Secret::new(TOKEN)), api_url, timeout)
 }
 
 /// getProjectBySlug's documented shape.
@@ -532,7 +535,7 @@ async fn default_branch_push_with_the_project_api_saying_main() {
         ),
     ])
     .await;
-    let ctx = detect(
+    let ctx = detect_with(
         &with(github_oauth_job("main"), &[]),
         &options(&url, Duration::from_secs(5)),
     )
@@ -594,10 +597,10 @@ async fn a_default_branch_named_develop_makes_main_not_production() {
         )
     };
     let opts = options(&url, Duration::from_secs(5));
-    let ctx = detect(&bitbucket("develop"), &opts).await;
+    let ctx = detect_with(&bitbucket("develop"), &opts).await;
     assert_eq!(ctx.to_json()["run_type"], "production");
     assert_eq!(ctx.to_json()["default_branch"], "develop");
-    let ctx = detect(&bitbucket("main"), &opts).await;
+    let ctx = detect_with(&bitbucket("main"), &opts).await;
     assert_eq!(ctx.to_json()["run_type"], Value::Null);
     let why = field(&ctx, "run_type").1;
     assert!(
@@ -618,7 +621,7 @@ async fn github_app_pull_request_found_through_the_pipeline() {
         )),
     )])
     .await;
-    let ctx = detect(
+    let ctx = detect_with(
         &with(github_app_job("feature/orders"), &[]),
         &options(&url, Duration::from_secs(5)),
     )
@@ -673,7 +676,7 @@ async fn github_app_push_reads_the_default_branch_from_the_project_the_pipeline_
         ),
     ])
     .await;
-    let ctx = detect(
+    let ctx = detect_with(
         &with(github_app_job("trunk"), &[]),
         &options(&url, Duration::from_secs(5)),
     )
@@ -717,7 +720,7 @@ async fn fork_seen_by_the_pipeline_api() {
         ok(pipeline),
     )])
     .await;
-    let ctx = detect(
+    let ctx = detect_with(
         &with(github_app_job("feature/orders"), &[]),
         &options(&url, Duration::from_secs(5)),
     )
@@ -734,7 +737,7 @@ async fn failing_lookup(canned: Canned, timeout: Duration) -> CiContext {
         (format!("/api/v2/pipeline/{PIPELINE_ID}"), canned),
     ])
     .await;
-    let ctx = detect(
+    let ctx = detect_with(
         &with(github_oauth_job("main"), &[]),
         &options(&url, timeout),
     )
@@ -830,7 +833,7 @@ async fn slow_server_times_out_within_the_budget() {
 
 #[tokio::test]
 async fn unreachable_server() {
-    let ctx = detect(
+    let ctx = detect_with(
         &with(github_oauth_job("main"), &[]),
         &options(
             &foldup_testkit::stand_in::refused_url(),
@@ -851,8 +854,8 @@ async fn unreachable_server() {
 async fn no_lookup_without_a_token() {
     let (url, fake) = serve(vec![]).await;
     let mut opts = options(&url, Duration::from_secs(5));
-    opts.lookups.circle_token = None;
-    detect(&with(github_oauth_job("main"), &[]), &opts).await;
+    opts.token = None;
+    detect_with(&with(github_oauth_job("main"), &[]), &opts).await;
     assert!(fake.seen.lock().unwrap().is_empty());
 }
 

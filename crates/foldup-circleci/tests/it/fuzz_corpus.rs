@@ -34,7 +34,7 @@ async fn the_pull_request_corpus_gives_one_line_warnings_and_positive_numbers() 
                 vars.push((name.to_owned(), value));
             }
         }
-        let ctx = CircleCi
+        let ctx = CircleCi::default()
             .detect(&Env::from_pairs(vars), &DetectOptions::default())
             .await
             .unwrap();

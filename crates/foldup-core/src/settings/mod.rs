@@ -14,7 +14,7 @@ use serde::Deserialize;
 
 pub use options::{Kind, OptionSpec, Scope, OPTIONS};
 
-use crate::{CommitSha, ConfigError, Env, ProviderLookups, RunType, Secret};
+use crate::{CommitSha, ConfigError, Env, RunType, Secret};
 
 /// The documented defaults, embedded so the binary needs no file beside it.
 pub const DEFAULTS: &str = include_str!("../../../../config/foldup.toml");
@@ -72,7 +72,9 @@ pub struct Settings {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub allow_insecure_http: bool,
-    pub lookups: ProviderLookups,
+    /// How long an optional provider API look-up may take before the plugin falls back; the
+    /// plugins' own options (tokens, API addresses) are read with [`Settings::text_option`].
+    pub lookup_timeout: Duration,
     /// Where the Slim-CI state lives (a URL or a local folder, as written).
     pub state_store: String,
     /// The config file that was read, if any.
@@ -158,10 +160,6 @@ struct Raw {
     connect_timeout_seconds: u64,
     request_timeout_seconds: u64,
     allow_insecure_http: bool,
-    github_token: Option<String>,
-    gitlab_token: Option<String>,
-    circle_token: Option<String>,
-    circleci_api_url: String,
     lookup_timeout_seconds: u64,
     state_store: String,
 }
@@ -293,13 +291,7 @@ impl Settings {
             connect_timeout: Duration::from_secs(raw.connect_timeout_seconds.max(1)),
             request_timeout: Duration::from_secs(raw.request_timeout_seconds.max(1)),
             allow_insecure_http: raw.allow_insecure_http,
-            lookups: ProviderLookups {
-                github_token: secret(raw.github_token),
-                gitlab_token: secret(raw.gitlab_token),
-                circle_token: secret(raw.circle_token),
-                circleci_api_url: raw.circleci_api_url.trim_end_matches('/').to_owned(),
-                timeout: Duration::from_secs(raw.lookup_timeout_seconds.max(1)),
-            },
+            lookup_timeout: Duration::from_secs(raw.lookup_timeout_seconds.max(1)),
             state_store: raw.state_store,
             config_file,
             config_text: None,
@@ -311,6 +303,23 @@ impl Settings {
     /// `"config file ./foldup.toml"`, `"built-in default"`; `None` when unset.
     pub fn source(&self, key: &str) -> Option<String> {
         source_of(&self.figment, key)
+    }
+
+    /// The effective text of option `key`, trimmed, when it is set and not empty. For the options
+    /// only one plugin reads (its token, its API address): the binary reads them here and hands
+    /// them to the plugin, so the settings need no field per CI.
+    pub fn text_option(&self, key: &str) -> Option<String> {
+        self.figment
+            .extract_inner::<Option<String>>(key)
+            .ok()
+            .flatten()
+            .map(|value| value.trim().to_owned())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// Option `key` as a secret (a token), when it is set and not empty.
+    pub fn secret_option(&self, key: &str) -> Option<Secret> {
+        self.text_option(key).map(Secret::new)
     }
 
     /// Every option with its effective value (secrets redacted) and source, for `foldup config`.
@@ -505,7 +514,6 @@ impl Settings {
         crate::DetectOptions {
             production_branch: self.production_branch.clone(),
             project_dir: self.project_dir.clone(),
-            lookups: self.lookups.clone(),
         }
     }
 }

@@ -34,7 +34,7 @@ fn pull_request_env(payload_path: Option<&Path>) -> Env {
 }
 
 async fn detect(env: &Env) -> CiContext {
-    GitHubActions
+    GitHubActions::default()
         .detect(env, &DetectOptions::default())
         .await
         .expect("GitHub detection never fails")

@@ -102,8 +102,8 @@ fn push_env(payload: &str, git_ref: &str, ref_type: &str) -> Env {
 }
 
 async fn detect_with(env: &Env, options: &DetectOptions) -> (Value, foldup_core::CiContext) {
-    assert!(GitHubActions.is_active(env));
-    let ctx = GitHubActions
+    assert!(GitHubActions::default().is_active(env));
+    let ctx = GitHubActions::default()
         .detect(env, options)
         .await
         .expect("GitHub detection never fails");
@@ -499,11 +499,11 @@ async fn a_re_run_links_to_its_attempt() {
 
 #[test]
 fn active_only_when_github_actions_is_true() {
-    assert!(GitHubActions.is_active(&Env::from_pairs([("GITHUB_ACTIONS", "true")])));
-    assert!(!GitHubActions.is_active(&Env::from_pairs([("GITHUB_ACTIONS", "false")])));
-    assert!(!GitHubActions.is_active(&Env::from_pairs([("GITHUB_ACTIONS", "")])));
-    assert!(!GitHubActions.is_active(&Env::from_pairs([("CI", "true")])));
-    assert_eq!(GitHubActions.name(), "github-actions");
+    assert!(GitHubActions::default().is_active(&Env::from_pairs([("GITHUB_ACTIONS", "true")])));
+    assert!(!GitHubActions::default().is_active(&Env::from_pairs([("GITHUB_ACTIONS", "false")])));
+    assert!(!GitHubActions::default().is_active(&Env::from_pairs([("GITHUB_ACTIONS", "")])));
+    assert!(!GitHubActions::default().is_active(&Env::from_pairs([("CI", "true")])));
+    assert_eq!(GitHubActions::default().name(), "github-actions");
 }
 
 /// Every event kind as one committed snapshot (`snapshots/`) of the whole context: each field,

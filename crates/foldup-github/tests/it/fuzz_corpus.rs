@@ -46,7 +46,7 @@ async fn the_event_payload_corpus_parses_or_falls_back_with_one_line_warnings() 
             ("GITHUB_BASE_REF", "main"),
             ("GITHUB_REPOSITORY", "acme/dbt"),
         ]);
-        let ctx = GitHubActions
+        let ctx = GitHubActions::default()
             .detect(&env, &DetectOptions::default())
             .await
             .unwrap();

@@ -10,8 +10,8 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use foldup_core::{CiContext, CiProvider, DetectOptions, Env, ProviderLookups, Secret};
-use foldup_github::GitHubActions;
+use foldup_core::{CiContext, CiProvider, DetectOptions, Env, Secret};
+use foldup_github::{GitHubActions, GitHubSettings};
 use serde_json::{json, Value};
 
 use crate::fixture;
@@ -101,19 +101,16 @@ fn feature_push_env(api_url: &str) -> Env {
     ])
 }
 
-fn options_with_token(timeout: Duration) -> DetectOptions {
-    DetectOptions {
-        lookups: ProviderLookups {
-            github_token: Some(Secret::new(TOKEN)),
-            timeout,
-            ..ProviderLookups::default()
-        },
-        ..DetectOptions::default()
-    }
+/// The plugin as the binary builds it when a GitHub token is configured.
+fn plugin_with_token(timeout: Duration) -> GitHubActions {
+    GitHubActions::new(GitHubSettings {
+        token: Some(Secret::new(TOKEN)),
+        timeout,
+    })
 }
 
-async fn detect(env: &Env, options: &DetectOptions) -> CiContext {
-    let ctx = GitHubActions.detect(env, options).await.unwrap();
+async fn detect(env: &Env, github: &GitHubActions) -> CiContext {
+    let ctx = github.detect(env, &DetectOptions::default()).await.unwrap();
     let everything = format!("{:?} {} {}", ctx, ctx.to_json(), ctx.to_human());
     assert!(
         !everything.contains(TOKEN),
@@ -134,7 +131,7 @@ async fn an_open_pull_request_for_the_pushed_commit_makes_it_a_pull_request_buil
     let (url, requests) = start(Answer::Json(json!([pull_request_headed_by_push()]))).await;
     let ctx = detect(
         &feature_push_env(&url),
-        &options_with_token(Duration::from_secs(5)),
+        &plugin_with_token(Duration::from_secs(5)),
     )
     .await;
     let endpoint = format!("GitHub API /repos/Codertocat/Hello-World/commits/{PUSHED}/pulls");
@@ -185,7 +182,7 @@ async fn a_pull_request_whose_head_moved_on_does_not_count() {
     let (url, requests) = start(Answer::Json(json!([pull_request]))).await;
     let ctx = detect(
         &feature_push_env(&url),
-        &options_with_token(Duration::from_secs(5)),
+        &plugin_with_token(Duration::from_secs(5)),
     )
     .await;
     assert_eq!(requests.lock().unwrap().len(), 1);
@@ -201,7 +198,7 @@ async fn a_pull_request_whose_head_moved_on_does_not_count() {
 
 /// The answer from the environment, as without a token.
 async fn env_answer(url: &str) -> Value {
-    detect(&feature_push_env(url), &DetectOptions::default())
+    detect(&feature_push_env(url), &GitHubActions::default())
         .await
         .to_json()
 }
@@ -215,7 +212,7 @@ async fn a_rejected_token_is_a_warning_and_the_env_answer() {
     .await;
     let ctx = detect(
         &feature_push_env(&url),
-        &options_with_token(Duration::from_secs(5)),
+        &plugin_with_token(Duration::from_secs(5)),
     )
     .await;
     assert_eq!(ctx.to_json(), env_answer(&url).await);
@@ -243,7 +240,7 @@ async fn a_token_echoed_by_the_server_is_redacted() {
     .await;
     let ctx = detect(
         &feature_push_env(&url),
-        &options_with_token(Duration::from_secs(5)),
+        &plugin_with_token(Duration::from_secs(5)),
     )
     .await;
     assert!(
@@ -259,7 +256,7 @@ async fn a_slow_api_times_out_quickly() {
     let started = Instant::now();
     let ctx = detect(
         &feature_push_env(&url),
-        &options_with_token(Duration::from_millis(300)),
+        &plugin_with_token(Duration::from_millis(300)),
     )
     .await;
     let took = started.elapsed();
@@ -277,7 +274,7 @@ async fn an_answer_that_is_not_json_is_a_warning() {
     let (url, _) = start(Answer::Text("<html>502 Bad Gateway</html>")).await;
     let ctx = detect(
         &feature_push_env(&url),
-        &options_with_token(Duration::from_secs(5)),
+        &plugin_with_token(Duration::from_secs(5)),
     )
     .await;
     assert!(
@@ -293,7 +290,7 @@ async fn an_unreachable_api_is_a_warning() {
     let url = foldup_testkit::stand_in::refused_url();
     let ctx = detect(
         &feature_push_env(&url),
-        &options_with_token(Duration::from_secs(5)),
+        &plugin_with_token(Duration::from_secs(5)),
     )
     .await;
     assert!(
@@ -307,7 +304,7 @@ async fn an_unreachable_api_is_a_warning() {
 #[tokio::test]
 async fn no_look_up_without_a_token_or_when_the_answer_is_already_known() {
     let (url, requests) = start(Answer::Json(json!([pull_request_headed_by_push()]))).await;
-    let with_token = options_with_token(Duration::from_secs(5));
+    let with_token = plugin_with_token(Duration::from_secs(5));
 
     // No token: the environment's answer, no request.
     let json = env_answer(&url).await;
@@ -350,7 +347,7 @@ async fn the_token_never_goes_over_plain_http_to_another_machine() {
     let (proxy, requests) = start(Answer::Json(json!([pull_request_headed_by_push()]))).await;
     let api_url = "http://github.example.com/api/v3";
     let env = feature_push_env(api_url).with("HTTP_PROXY", &proxy);
-    let ctx = detect(&env, &options_with_token(Duration::from_secs(5))).await;
+    let ctx = detect(&env, &plugin_with_token(Duration::from_secs(5))).await;
     assert!(requests.lock().unwrap().is_empty(), "the token went out");
     assert_eq!(ctx.warnings.len(), 1, "{:?}", ctx.warnings);
     assert!(

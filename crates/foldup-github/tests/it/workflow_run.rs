@@ -5,8 +5,8 @@
 use axum::extract::Path;
 use axum::routing::get;
 use axum::Router;
-use foldup_core::{CiContext, CiProvider, DetectOptions, Env, ProviderLookups, RunType, Secret};
-use foldup_github::GitHubActions;
+use foldup_core::{CiContext, CiProvider, DetectOptions, Env, RunType, Secret};
+use foldup_github::{GitHubActions, GitHubSettings};
 use serde_json::{json, Value};
 
 const HEAD: &str = "4f2c1b9e8d7a6f5e4d3c2b1a09f8e7d6c5b4a392";
@@ -52,7 +52,7 @@ fn workflow_run(event: &str, head_branch: &str, head_repo: &str, pull_requests: 
     })
 }
 
-fn detect(payload: &Value, extra: &[(&str, &str)], lookups: ProviderLookups) -> CiContext {
+fn detect(payload: &Value, extra: &[(&str, &str)], settings: GitHubSettings) -> CiContext {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("event.json");
     std::fs::write(&path, serde_json::to_vec(payload).unwrap()).unwrap();
@@ -73,15 +73,11 @@ fn detect(payload: &Value, extra: &[(&str, &str)], lookups: ProviderLookups) -> 
     for (name, value) in extra {
         env = env.with(name, value);
     }
-    let options = DetectOptions {
-        lookups,
-        ..DetectOptions::default()
-    };
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap()
-        .block_on(GitHubActions.detect(&env, &options))
+        .block_on(GitHubActions::new(settings).detect(&env, &DetectOptions::default()))
         .unwrap()
 }
 
@@ -97,7 +93,7 @@ fn a_same_repository_pull_request_run_gives_head_sha_and_its_pull_request() {
     let ctx = detect(
         &workflow_run("pull_request", "feature/orders", "acme/analytics", pulls),
         &[],
-        ProviderLookups::default(),
+        GitHubSettings::default(),
     );
     assert_eq!(ctx.commit_sha.get().unwrap().as_str(), HEAD);
     assert_eq!(
@@ -121,7 +117,7 @@ fn a_fork_pull_request_run_without_a_token_says_how_to_get_the_number() {
             json!([]),
         ),
         &[],
-        ProviderLookups::default(),
+        GitHubSettings::default(),
     );
     assert_eq!(ctx.commit_sha.get().unwrap().as_str(), HEAD);
     assert_eq!(ctx.run_type.value, Some(RunType::PullRequest));
@@ -157,12 +153,12 @@ async fn a_fork_pull_request_run_with_a_token_looks_the_pull_request_up_by_head_
         "contributor/analytics",
         json!([]),
     );
-    let lookups = ProviderLookups {
-        github_token: Some(Secret::new("ghs_test0token")),
-        ..ProviderLookups::default()
+    let settings = GitHubSettings {
+        token: Some(Secret::new("ghs_test0token")),
+        ..GitHubSettings::default()
     };
     let ctx = tokio::task::spawn_blocking(move || {
-        detect(&payload, &[("GITHUB_API_URL", api.as_str())], lookups)
+        detect(&payload, &[("GITHUB_API_URL", api.as_str())], settings)
     })
     .await
     .unwrap();
@@ -177,20 +173,20 @@ fn a_push_run_on_the_default_branch_is_production_and_elsewhere_is_not() {
     let main = detect(
         &workflow_run("push", "main", "acme/analytics", json!([])),
         &[],
-        ProviderLookups::default(),
+        GitHubSettings::default(),
     );
     assert_eq!(main.run_type.value, Some(RunType::Production));
     assert_eq!(main.commit_sha.get().unwrap().as_str(), HEAD);
     let develop = detect(
         &workflow_run("push", "develop", "acme/analytics", json!([])),
         &[],
-        ProviderLookups::default(),
+        GitHubSettings::default(),
     );
     assert_eq!(develop.run_type.value, None);
     let release = detect(
         &workflow_run("release", "main", "acme/analytics", json!([])),
         &[],
-        ProviderLookups::default(),
+        GitHubSettings::default(),
     );
     assert!(release
         .run_type
@@ -219,7 +215,7 @@ fn dependabot_pull_requests_are_marked_as_getting_no_secrets() {
         ("GITHUB_REF", "refs/pull/12/merge"),
         ("GITHUB_ACTOR", "dependabot[bot]"),
     ];
-    let ctx = detect(&payload, &pr_event, ProviderLookups::default());
+    let ctx = detect(&payload, &pr_event, GitHubSettings::default());
     assert_eq!(ctx.secrets_withheld.value, Some(true));
     assert!(!ctx.is_fork());
     assert_eq!(ctx.commit_sha.get().unwrap().as_str(), HEAD);
@@ -229,7 +225,7 @@ fn dependabot_pull_requests_are_marked_as_getting_no_secrets() {
         ("GITHUB_REF", "refs/pull/12/merge"),
         ("GITHUB_ACTOR", "octocat"),
     ];
-    let ctx = detect(&payload, &rerun, ProviderLookups::default());
+    let ctx = detect(&payload, &rerun, GitHubSettings::default());
     assert_eq!(ctx.secrets_withheld.value, Some(true));
     assert!(ctx
         .secrets_withheld

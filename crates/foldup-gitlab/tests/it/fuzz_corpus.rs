@@ -25,7 +25,7 @@ async fn the_open_merge_requests_corpus_gives_one_line_warnings() {
             ("CI_PROJECT_PATH", project.as_str()),
             ("CI_OPEN_MERGE_REQUESTS", value.as_str()),
         ]);
-        let ctx = GitLabCi
+        let ctx = GitLabCi::default()
             .detect(&env, &DetectOptions::default())
             .await
             .unwrap();

@@ -12,8 +12,8 @@ use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use foldup_core::{CiContext, CiProvider, DetectOptions, Env, ProviderLookups, RunType, Secret};
-use foldup_gitlab::GitLabCi;
+use foldup_core::{CiContext, CiProvider, DetectOptions, Env, RunType, Secret};
+use foldup_gitlab::{GitLabCi, GitLabSettings};
 use serde_json::{json, Value};
 
 const TOKEN: &str = "glpat-canary-7f3a9c2e41d0b8";
@@ -162,15 +162,12 @@ fn branch_pipeline(server_url: &str, branch: &str) -> Env {
     ])
 }
 
-fn with_token(timeout: Duration) -> DetectOptions {
-    DetectOptions {
-        lookups: ProviderLookups {
-            gitlab_token: Some(Secret::new(TOKEN)),
-            timeout,
-            ..ProviderLookups::default()
-        },
-        ..DetectOptions::default()
-    }
+/// The plugin as the binary builds it when a GitLab token is configured.
+fn with_token(timeout: Duration) -> GitLabCi {
+    GitLabCi::new(GitLabSettings {
+        token: Some(Secret::new(TOKEN)),
+        timeout,
+    })
 }
 
 /// Everything foldup would show about a context, to check that the token shows nowhere.
@@ -187,8 +184,8 @@ fn everything_shown(context: &CiContext) -> String {
 async fn finds_the_open_merge_request_of_a_branch_and_skips_a_forks_namesake() {
     let (url, requests) = start(Behaviour::Answer).await;
     let env = branch_pipeline(&url, "feature/orders-model");
-    let context = GitLabCi
-        .detect(&env, &with_token(Duration::from_secs(5)))
+    let context = with_token(Duration::from_secs(5))
+        .detect(&env, &DetectOptions::default())
         .await
         .unwrap();
 
@@ -233,8 +230,8 @@ async fn finds_the_open_merge_request_of_a_branch_and_skips_a_forks_namesake() {
 async fn uses_the_project_path_when_there_is_no_project_id() {
     let (url, requests) = start(Behaviour::Answer).await;
     let env = branch_pipeline(&url, "feature/orders-model").with("CI_PROJECT_ID", "");
-    let context = GitLabCi
-        .detect(&env, &with_token(Duration::from_secs(5)))
+    let context = with_token(Duration::from_secs(5))
+        .detect(&env, &DetectOptions::default())
         .await
         .unwrap();
     assert_eq!(context.pr_number.value, Some(57));
@@ -249,8 +246,8 @@ async fn uses_the_project_path_when_there_is_no_project_id() {
 async fn a_branch_without_merge_request_keeps_the_variables_answer_and_says_the_api_agreed() {
     let (url, _requests) = start(Behaviour::Answer).await;
     let env = branch_pipeline(&url, "spike/no-review-yet");
-    let context = GitLabCi
-        .detect(&env, &with_token(Duration::from_secs(5)))
+    let context = with_token(Duration::from_secs(5))
+        .detect(&env, &DetectOptions::default())
         .await
         .unwrap();
     assert_eq!(context.run_type.value, None);
@@ -268,8 +265,8 @@ async fn a_branch_without_merge_request_keeps_the_variables_answer_and_says_the_
 async fn a_rejected_token_is_a_warning_without_the_token_and_the_variables_answer() {
     let (url, _requests) = start(Behaviour::Unauthorized).await;
     let env = branch_pipeline(&url, "feature/orders-model");
-    let context = GitLabCi
-        .detect(&env, &with_token(Duration::from_secs(5)))
+    let context = with_token(Duration::from_secs(5))
+        .detect(&env, &DetectOptions::default())
         .await
         .unwrap();
     assert_eq!(context.run_type.value, None);
@@ -293,8 +290,8 @@ async fn a_hanging_server_times_out_quickly_with_a_warning() {
     let (url, requests) = start(Behaviour::Hang).await;
     let env = branch_pipeline(&url, "feature/orders-model");
     let started = Instant::now();
-    let context = GitLabCi
-        .detect(&env, &with_token(Duration::from_millis(300)))
+    let context = with_token(Duration::from_millis(300))
+        .detect(&env, &DetectOptions::default())
         .await
         .unwrap();
     let waited = started.elapsed();
@@ -316,10 +313,10 @@ async fn a_hanging_server_times_out_quickly_with_a_warning() {
 #[tokio::test]
 async fn an_unreachable_server_is_a_warning() {
     let url = foldup_testkit::stand_in::refused_url();
-    let context = GitLabCi
+    let context = with_token(Duration::from_secs(5))
         .detect(
             &branch_pipeline(&url, "feature/orders-model"),
-            &with_token(Duration::from_secs(5)),
+            &DetectOptions::default(),
         )
         .await
         .unwrap();
@@ -337,8 +334,8 @@ async fn without_a_server_url_the_lookup_says_what_is_missing() {
     let env = branch_pipeline("http://127.0.0.1:9", "feature/orders-model")
         .with("CI_SERVER_URL", "")
         .with("CI_API_V4_URL", "");
-    let context = GitLabCi
-        .detect(&env, &with_token(Duration::from_secs(5)))
+    let context = with_token(Duration::from_secs(5))
+        .detect(&env, &DetectOptions::default())
         .await
         .unwrap();
     assert_eq!(context.warnings.len(), 1);
@@ -350,7 +347,7 @@ async fn no_request_without_a_token_or_when_the_variables_already_know() {
     let (url, requests) = start(Behaviour::Answer).await;
 
     // No token: the variables' answer, no request.
-    let context = GitLabCi
+    let context = GitLabCi::default()
         .detect(
             &branch_pipeline(&url, "feature/orders-model"),
             &DetectOptions::default(),
@@ -361,7 +358,7 @@ async fn no_request_without_a_token_or_when_the_variables_already_know() {
 
     // The production branch, an open merge request in the variables, a merge request pipeline:
     // nothing to ask.
-    let token = with_token(Duration::from_secs(5));
+    let gitlab = with_token(Duration::from_secs(5));
     let production = branch_pipeline(&url, "main");
     let open_mr = branch_pipeline(&url, "feature/orders-model")
         .with("CI_OPEN_MERGE_REQUESTS", "acme/analytics/dbt-warehouse!57");
@@ -371,7 +368,10 @@ async fn no_request_without_a_token_or_when_the_variables_already_know() {
         .with("CI_MERGE_REQUEST_IID", "57")
         .with("CI_MERGE_REQUEST_TARGET_BRANCH_NAME", "develop");
     for env in [production, open_mr, merge_request_pipeline] {
-        let context = GitLabCi.detect(&env, &token).await.unwrap();
+        let context = gitlab
+            .detect(&env, &DetectOptions::default())
+            .await
+            .unwrap();
         assert!(context.run_type.value.is_some());
         assert!(context.warnings.is_empty(), "{:?}", context.warnings);
     }
@@ -419,8 +419,8 @@ async fn the_token_never_goes_over_plain_http_to_another_machine() {
     let (proxy, requests) = start(Behaviour::Answer).await;
     let env = branch_pipeline("http://gitlab.example.com", "feature/orders-model")
         .with("HTTP_PROXY", &proxy);
-    let context = GitLabCi
-        .detect(&env, &with_token(Duration::from_secs(5)))
+    let context = with_token(Duration::from_secs(5))
+        .detect(&env, &DetectOptions::default())
         .await
         .unwrap();
     assert!(requests.lock().unwrap().is_empty(), "the token went out");

@@ -819,7 +819,7 @@ async fn detect(case: &Case) -> CiContext {
         production_branch: case.production_branch.map(str::to_owned),
         ..DetectOptions::default()
     };
-    GitLabCi
+    GitLabCi::default()
         .detect(&Env::from_pairs(case.env.iter().copied()), &options)
         .await
         .unwrap_or_else(|e| panic!("{}: detect failed: {e}", case.name))
@@ -873,14 +873,14 @@ async fn every_pipeline_kind_resolves_as_product_md_says() {
 
 #[test]
 fn active_whenever_gitlab_ci_is_set_even_to_false() {
-    assert!(GitLabCi.is_active(&Env::from_pairs([("GITLAB_CI", "true")])));
-    assert!(GitLabCi.is_active(&Env::from_pairs([("GITLAB_CI", "false")])));
-    assert!(GitLabCi.is_active(&Env::from_pairs([("GITLAB_CI", "")])));
-    assert!(!GitLabCi.is_active(&Env::from_pairs([
+    assert!(GitLabCi::default().is_active(&Env::from_pairs([("GITLAB_CI", "true")])));
+    assert!(GitLabCi::default().is_active(&Env::from_pairs([("GITLAB_CI", "false")])));
+    assert!(GitLabCi::default().is_active(&Env::from_pairs([("GITLAB_CI", "")])));
+    assert!(!GitLabCi::default().is_active(&Env::from_pairs([
         ("CI", "true"),
         ("GITHUB_ACTIONS", "true")
     ])));
-    assert_eq!(GitLabCi.name(), "gitlab-ci");
+    assert_eq!(GitLabCi::default().name(), "gitlab-ci");
 }
 
 #[tokio::test]
@@ -910,7 +910,7 @@ async fn a_branch_name_cannot_break_a_sources_line() {
 
 #[tokio::test]
 async fn no_variables_at_all_is_an_answer_not_a_panic() {
-    let context = GitLabCi
+    let context = GitLabCi::default()
         .detect(
             &Env::from_pairs([("GITLAB_CI", "true")]),
             &DetectOptions::default(),

@@ -180,7 +180,6 @@ async fn comment(session: &Session, report: &str) -> Result<(), String> {
         .await
         .map_err(|f| f.message)?;
     let body = format!("{COMMENT_MARKER}\n{report}");
-    let lookups = &session.settings.lookups;
     let pr_number = ctx.pr_number.value.ok_or_else(|| {
         "this build is not for a pull request or merge request (foldup found no PR number)"
             .to_owned()
@@ -192,7 +191,8 @@ async fn comment(session: &Session, report: &str) -> Result<(), String> {
         .ok_or_else(|| "foldup cannot tell the repository of this build".to_owned())?;
     match session.provider.name() {
         foldup_github::PROVIDER_NAME => {
-            let token = lookups.github_token.as_ref().ok_or_else(|| {
+            let github = crate::registry::github_settings(&session.settings);
+            let token = github.token.as_ref().ok_or_else(|| {
                 "--comment needs a GitHub token: expose `secrets.GITHUB_TOKEN` as GITHUB_TOKEN with `permissions: pull-requests: write`".to_owned()
             })?;
             session.reporter.mask(token.expose());
@@ -203,7 +203,7 @@ async fn comment(session: &Session, report: &str) -> Result<(), String> {
                 COMMENT_MARKER,
                 &body,
                 token,
-                lookups.timeout,
+                github.timeout,
             )
             .await?;
             session.reporter.info(&match outcome {
@@ -217,7 +217,8 @@ async fn comment(session: &Session, report: &str) -> Result<(), String> {
             Ok(())
         }
         foldup_gitlab::PROVIDER_NAME => {
-            let token = lookups.gitlab_token.as_ref().ok_or_else(|| {
+            let gitlab = crate::registry::gitlab_settings(&session.settings);
+            let token = gitlab.token.as_ref().ok_or_else(|| {
                 "--comment needs a GitLab token: set GITLAB_TOKEN to a project access token with the api scope (a masked CI/CD variable)".to_owned()
             })?;
             session.reporter.mask(token.expose());
@@ -231,7 +232,7 @@ async fn comment(session: &Session, report: &str) -> Result<(), String> {
                 pr_number,
                 COMMENT_MARKER,
                 &body,
-                lookups.timeout,
+                gitlab.timeout,
             )
             .await?;
             session.reporter.info(&match outcome {

@@ -1,9 +1,15 @@
-//! GitHub Actions' resolution rules from PRODUCT.md, as a pure function of the variables and the
-//! event payload: no I/O, so every case is a table test.
+//! What a GitHub Actions run says about itself — the `GITHUB_*` variables and the event payload —
+//! as facts for `foldup_core::compose`. Which commit, run type and production branch follow
+//! from them is core's rule; GitHub's knowledge (which payload field names the head, that
+//! `GITHUB_SHA` of a pull request run is a merge commit nobody wrote, that scheduled runs build the
+//! default branch) is here. No I/O: every case is a table test.
 
-use foldup_core::{sanitize_line, CiContext, CommitSha, Env, ProductionBranch, RunType, Sourced};
+use foldup_core::{
+    sanitize_line, CommitCandidate, CommitMeaning, CommitSha, Env, EventKind, Facts, Sourced,
+};
 
 use crate::event_payload::{EventPayload, PullRequest};
+use crate::wording::GitHubWording;
 use crate::{GitHubError, PROVIDER_NAME};
 
 /// What to tell a user whose pull request head commit cannot be known.
@@ -36,6 +42,22 @@ impl Event {
             Some(other) => Event::Other(sanitize_line(other)),
             None => Event::Unnamed,
         }
+    }
+
+    /// The event kind the rules know it as, with its source.
+    fn kind(&self) -> Sourced<EventKind> {
+        let kind = match self {
+            Event::PullRequest | Event::PullRequestTarget => EventKind::PullRequest,
+            Event::Push => EventKind::Push,
+            Event::WorkflowDispatch => EventKind::Manual,
+            Event::Schedule => EventKind::Schedule,
+            Event::MergeGroup => EventKind::MergeQueue,
+            Event::WorkflowRun => EventKind::Other("workflow_run".to_owned()),
+            Event::Other(name) => EventKind::Other(name.clone()),
+            // An event GitHub did not name is not one the rules may guess.
+            Event::Unnamed => EventKind::Other(String::new()),
+        };
+        Sourced::new(kind, self.source())
     }
 
     fn is_pull_request(&self) -> bool {
@@ -78,18 +100,21 @@ fn parse_ref(full: &str) -> GitRef<'_> {
     }
 }
 
-/// Builds the context from the variables and the payload (or why the payload is unusable).
-pub(crate) fn resolve_context(
-    env: &Env,
-    payload: Result<EventPayload, GitHubError>,
-    configured_production_branch: Option<&str>,
-) -> CiContext {
-    let mut ctx = CiContext::new(PROVIDER_NAME);
+/// What the variables and the payload say, and the words for what the rules make of it.
+pub(crate) struct Gathered {
+    pub facts: Facts,
+    pub wording: GitHubWording,
+}
+
+/// Gathers the facts from the variables and the payload (or why the payload is unusable).
+pub(crate) fn gather(env: &Env, payload: Result<EventPayload, GitHubError>) -> Gathered {
+    let mut facts = Facts::new(PROVIDER_NAME);
+    let mut wording = GitHubWording::default();
     let event = Event::from_env(env);
     let payload = match payload {
         Ok(payload) => Some(payload),
         Err(error) => {
-            ctx.warnings.push(format!(
+            facts.warnings.push(format!(
                 "Could not use the event payload: {error}; {}.",
                 payload_fallback(&event)
             ));
@@ -98,31 +123,32 @@ pub(crate) fn resolve_context(
     };
     let payload = payload.as_ref();
 
-    ctx.repository = repository(env, payload);
-    ctx.build_url = build_url(env);
-    ctx.default_branch = default_branch(payload);
+    facts.repository = repository(env, payload);
+    facts.build_url = build_url(env);
+    facts.default_branch = default_branch(payload);
 
     match &event {
         Event::PullRequest | Event::PullRequestTarget => {
-            resolve_pull_request(&mut ctx, env, payload, &event)
+            pull_request(&mut facts, env, payload, &event)
         }
         Event::Push | Event::WorkflowDispatch | Event::Other(_) | Event::Unnamed => {
-            ctx.commit_sha = commit_from_github_sha(env);
-            resolve_ref_build(&mut ctx, env, payload, &event, configured_production_branch);
+            commit_from_github_sha(env, &mut facts);
+            ref_build(&mut facts, &mut wording, env, payload, &event);
         }
         Event::Schedule => {
-            ctx.commit_sha = commit_from_github_sha(env);
-            resolve_schedule(&mut ctx, env, configured_production_branch);
+            commit_from_github_sha(env, &mut facts);
+            schedule(&mut facts, &mut wording, env);
         }
-        Event::MergeGroup => resolve_merge_group(&mut ctx, env, payload, &event),
+        Event::MergeGroup => merge_group(&mut facts, env, payload, &event),
         Event::WorkflowRun => {
-            resolve_workflow_run(&mut ctx, env, payload, configured_production_branch)
+            wording.workflow_run = true;
+            workflow_run(&mut facts, &mut wording, env, payload)
         }
     }
     if event != Event::WorkflowRun {
-        ctx.secrets_withheld = dependabot(env, payload);
+        facts.secrets_withheld = dependabot(env, payload);
     }
-    ctx
+    Gathered { facts, wording }
 }
 
 /// Dependabot's runs get no Actions secrets although its pull requests are not forks: GitHub
@@ -149,35 +175,55 @@ fn dependabot(env: &Env, payload: Option<&EventPayload>) -> Sourced<bool> {
 }
 
 /// `workflow_run`: the commit is the triggering run's `head_sha` (GITHUB_SHA is the default
-/// branch's tip), the run type follows the triggering run's event, and the pull request comes
-/// from `workflow_run.pull_requests`, which GitHub leaves empty for forks (then the API look-up
-/// by head sha, with a token).
-fn resolve_workflow_run(
-    ctx: &mut CiContext,
+/// branch's tip), the event is the triggering run's, and the pull request comes from
+/// `workflow_run.pull_requests`, which GitHub leaves empty for forks (then the API look-up by head
+/// sha, with a token).
+fn workflow_run(
+    facts: &mut Facts,
+    wording: &mut GitHubWording,
     env: &Env,
     payload: Option<&EventPayload>,
-    configured_production_branch: Option<&str>,
 ) {
     const HINT: &str = "pass --commit-sha ${{ github.event.workflow_run.head_sha }}";
     let Some(run) = payload.and_then(|p| p.workflow_run.as_ref()) else {
-        ctx.commit_sha = Sourced::missing(format!(
+        facts.no_commit_reason = Some(format!(
             "the triggering run's commit is only in the event payload's workflow_run.head_sha, which could not be used (GITHUB_SHA is the default branch's tip); {HINT}"
         ));
-        ctx.run_type = Sourced::missing(
-            "the event payload's workflow_run could not be used, so the triggering run's event is unknown; pass --run-type",
+        wording.no_branch_reason = Some(
+            "the event payload's workflow_run could not be used, so the triggering run's event is unknown; pass --run-type".to_owned(),
         );
         return;
     };
-    ctx.commit_sha = match run.head_sha.as_deref().map(str::parse::<CommitSha>) {
-        Some(Ok(sha)) => Sourced::new(sha, "GITHUB_EVENT_PATH workflow_run.head_sha"),
-        Some(Err(reason)) => Sourced::missing(format!(
-            "GITHUB_EVENT_PATH workflow_run.head_sha: {reason}; {HINT}"
-        )),
-        None => Sourced::missing(format!(
-            "the event payload has no workflow_run.head_sha; {HINT}"
-        )),
-    };
-    ctx.branch = match run.head_branch.as_deref().filter(|b| !b.trim().is_empty()) {
+    let event = run.event.as_deref().map(str::trim).unwrap_or("");
+    let event_source = format!(
+        "GITHUB_EVENT_PATH workflow_run.event={}",
+        sanitize_line(event)
+    );
+    let is_pull_request = matches!(event, "pull_request" | "pull_request_target");
+    match run.head_sha.as_deref() {
+        Some(sha) => match sha.parse::<CommitSha>() {
+            Ok(_) => facts.commits.push(CommitCandidate {
+                sha: sha.to_owned(),
+                meaning: if is_pull_request {
+                    CommitMeaning::PullRequestHead
+                } else {
+                    CommitMeaning::Pushed
+                },
+                source: "GITHUB_EVENT_PATH workflow_run.head_sha".to_owned(),
+            }),
+            Err(reason) => {
+                facts.no_commit_reason = Some(format!(
+                    "GITHUB_EVENT_PATH workflow_run.head_sha: {reason}; {HINT}"
+                ))
+            }
+        },
+        None => {
+            facts.no_commit_reason = Some(format!(
+                "the event payload has no workflow_run.head_sha; {HINT}"
+            ))
+        }
+    }
+    facts.branch = match run.head_branch.as_deref().filter(|b| !b.trim().is_empty()) {
         Some(branch) => Sourced::new(
             branch.to_owned(),
             "GITHUB_EVENT_PATH workflow_run.head_branch",
@@ -199,7 +245,7 @@ fn resolve_workflow_run(
         .and_then(|r| r.full_name.as_deref());
     if let (Some(head), Some((this, this_source))) = (head_repository, this_repository) {
         let is_fork = !head.eq_ignore_ascii_case(this);
-        ctx.fork = Sourced::new(
+        facts.fork = Sourced::new(
             is_fork,
             format!(
                 "GITHUB_EVENT_PATH workflow_run.head_repository.full_name '{}' {} {this_source} '{}'",
@@ -209,70 +255,45 @@ fn resolve_workflow_run(
             ),
         );
     }
-    let event = run.event.as_deref().map(str::trim).unwrap_or("");
-    let event_source = format!(
-        "GITHUB_EVENT_PATH workflow_run.event={}",
-        sanitize_line(event)
-    );
-    match event {
-        "pull_request" | "pull_request_target" => {
-            ctx.run_type = Sourced::new(RunType::PullRequest, event_source);
-            match run.pull_requests.first() {
-                Some(pr) => {
-                    ctx.pr_number = match pr.number {
-                        Some(number) => Sourced::new(
-                            number,
-                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0].number",
-                        ),
-                        None => Sourced::missing(
-                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0] has no number; pass --pr-number",
-                        ),
-                    };
-                    ctx.base_branch = match pr.base.as_ref().and_then(|b| b.branch.as_deref()) {
-                        Some(base) => Sourced::new(
-                            base.to_owned(),
-                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0].base.ref",
-                        ),
-                        None => Sourced::missing(
-                            "GITHUB_EVENT_PATH workflow_run.pull_requests[0] has no base.ref",
-                        ),
-                    };
-                }
-                None => {
-                    ctx.pr_number = Sourced::missing(
-                        "GITHUB_EVENT_PATH workflow_run.pull_requests is empty (GitHub leaves it empty for pull requests from forks); set GITHUB_TOKEN so foldup can look the pull request up by workflow_run.head_sha, or pass --pr-number",
-                    );
-                    ctx.base_branch = Sourced::missing(
-                        "GITHUB_EVENT_PATH workflow_run.pull_requests is empty (a pull request from a fork)",
-                    );
-                }
-            }
-        }
-        "push" | "workflow_dispatch" | "schedule" => {
-            let production =
-                ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
-            ctx.run_type = match ctx.branch.get() {
-                Some(branch) if production.matches(branch) => Sourced::new(
-                    RunType::Production,
-                    format!(
-                        "{event_source} on the production branch {}",
-                        production.describe()
-                    ),
+    let kind = match event {
+        "pull_request" | "pull_request_target" => EventKind::PullRequest,
+        "push" => EventKind::Push,
+        "workflow_dispatch" => EventKind::Manual,
+        "schedule" => EventKind::Schedule,
+        other => EventKind::Other(sanitize_line(other)),
+    };
+    facts.event = Sourced::new(kind, event_source);
+    if !is_pull_request {
+        return;
+    }
+    match run.pull_requests.first() {
+        Some(pr) => {
+            facts.pr_number = match pr.number {
+                Some(number) => Sourced::new(
+                    number,
+                    "GITHUB_EVENT_PATH workflow_run.pull_requests[0].number",
                 ),
-                Some(branch) => Sourced::missing(format!(
-                    "{event_source}: branch '{}' is not the production branch {}, and a build of it is neither a pull request nor production",
-                    sanitize_line(branch),
-                    production.describe()
-                )),
-                None => Sourced::missing(format!(
-                    "{event_source}: the triggering run names no branch; pass --run-type"
-                )),
+                None => Sourced::missing(
+                    "GITHUB_EVENT_PATH workflow_run.pull_requests[0] has no number; pass --pr-number",
+                ),
+            };
+            facts.base_branch = match pr.base.as_ref().and_then(|b| b.branch.as_deref()) {
+                Some(base) => Sourced::new(
+                    base.to_owned(),
+                    "GITHUB_EVENT_PATH workflow_run.pull_requests[0].base.ref",
+                ),
+                None => Sourced::missing(
+                    "GITHUB_EVENT_PATH workflow_run.pull_requests[0] has no base.ref",
+                ),
             };
         }
-        _ => {
-            ctx.run_type = Sourced::missing(format!(
-                "{event_source} is not an event foldup maps to a run type (pull_request, pull_request_target, push, workflow_dispatch, schedule); pass --run-type"
-            ));
+        None => {
+            facts.pr_number = Sourced::missing(
+                "GITHUB_EVENT_PATH workflow_run.pull_requests is empty (GitHub leaves it empty for pull requests from forks); set GITHUB_TOKEN so foldup can look the pull request up by workflow_run.head_sha, or pass --pr-number",
+            );
+            facts.base_branch = Sourced::missing(
+                "GITHUB_EVENT_PATH workflow_run.pull_requests is empty (a pull request from a fork)",
+            );
         }
     }
 }
@@ -354,24 +375,27 @@ fn default_branch(payload: Option<&EventPayload>) -> Sourced<String> {
     }
 }
 
-fn commit_from_github_sha(env: &Env) -> Sourced<CommitSha> {
-    match env.get("GITHUB_SHA").map(str::parse::<CommitSha>) {
-        Some(Ok(sha)) => Sourced::new(sha, "GITHUB_SHA"),
-        Some(Err(reason)) => Sourced::missing(format!("GITHUB_SHA: {reason}")),
-        None => Sourced::missing("GITHUB_SHA is not set"),
+/// `GITHUB_SHA`, the commit of every run but a pull request's (where it is a merge commit or the
+/// base branch's tip) and a workflow_run's (the default branch's tip).
+fn commit_from_github_sha(env: &Env, facts: &mut Facts) {
+    match env.get("GITHUB_SHA") {
+        Some(sha) => match sha.parse::<CommitSha>() {
+            Ok(_) => facts.commits.push(CommitCandidate {
+                sha: sha.to_owned(),
+                meaning: CommitMeaning::Pushed,
+                source: "GITHUB_SHA".to_owned(),
+            }),
+            Err(reason) => facts.no_commit_reason = Some(format!("GITHUB_SHA: {reason}")),
+        },
+        None => facts.no_commit_reason = Some("GITHUB_SHA is not set".to_owned()),
     }
 }
 
-fn resolve_pull_request(
-    ctx: &mut CiContext,
-    env: &Env,
-    payload: Option<&EventPayload>,
-    event: &Event,
-) {
-    ctx.run_type = Sourced::new(RunType::PullRequest, event.source());
+fn pull_request(facts: &mut Facts, env: &Env, payload: Option<&EventPayload>, event: &Event) {
+    facts.event = event.kind();
     let pull_request = payload.and_then(|p| p.pull_request.as_ref());
     if payload.is_some() && pull_request.is_none() {
-        ctx.warnings.push(format!(
+        facts.warnings.push(format!(
             "The event payload has no pull_request object although {}; {}.",
             event.source(),
             payload_fallback(event)
@@ -382,31 +406,39 @@ fn resolve_pull_request(
 
     // GITHUB_SHA is a merge commit (pull_request) or the base branch tip (pull_request_target):
     // neither is the code the author wrote, so only the payload can name the commit.
-    ctx.commit_sha = match head.and_then(|h| h.sha.as_deref()) {
+    match head.and_then(|h| h.sha.as_deref()) {
         Some(sha) => match sha.parse::<CommitSha>() {
-            Ok(sha) => Sourced::new(sha, "GITHUB_EVENT_PATH pull_request.head.sha"),
-            Err(reason) => Sourced::missing(format!(
-                "GITHUB_EVENT_PATH pull_request.head.sha: {reason}; {PR_COMMIT_HINT}"
-            )),
+            Ok(_) => facts.commits.push(CommitCandidate {
+                sha: sha.to_owned(),
+                meaning: CommitMeaning::PullRequestHead,
+                source: "GITHUB_EVENT_PATH pull_request.head.sha".to_owned(),
+            }),
+            Err(reason) => {
+                facts.no_commit_reason = Some(format!(
+                    "GITHUB_EVENT_PATH pull_request.head.sha: {reason}; {PR_COMMIT_HINT}"
+                ))
+            }
         },
-        None => Sourced::missing(format!(
-            "the pull request's head commit is only in the event payload, which could not be \
-             used (GITHUB_SHA is not the pull request's head); {PR_COMMIT_HINT}"
-        )),
-    };
+        None => {
+            facts.no_commit_reason = Some(format!(
+                "the pull request's head commit is only in the event payload, which could not be \
+                 used (GITHUB_SHA is not the pull request's head); {PR_COMMIT_HINT}"
+            ))
+        }
+    }
 
-    ctx.pr_number = pr_number_from_payload(pull_request, payload)
+    facts.pr_number = pr_number_from_payload(pull_request, payload)
         .unwrap_or_else(|| pr_number_from_ref(env, event));
 
-    ctx.branch = match head.and_then(|h| h.branch.as_deref()) {
+    facts.branch = match head.and_then(|h| h.branch.as_deref()) {
         Some(branch) => Sourced::new(branch.to_owned(), "GITHUB_EVENT_PATH pull_request.head.ref"),
         None => from_variable(env, "GITHUB_HEAD_REF"),
     };
-    ctx.base_branch = match base.and_then(|b| b.branch.as_deref()) {
+    facts.base_branch = match base.and_then(|b| b.branch.as_deref()) {
         Some(branch) => Sourced::new(branch.to_owned(), "GITHUB_EVENT_PATH pull_request.base.ref"),
         None => from_variable(env, "GITHUB_BASE_REF"),
     };
-    ctx.fork = fork(env, payload, pull_request);
+    facts.fork = fork(env, payload, pull_request);
 }
 
 fn pr_number_from_payload(
@@ -506,146 +538,96 @@ fn fork(
     )
 }
 
-/// `push`, `workflow_dispatch` and events foldup has no rule for: the ref decides.
-fn resolve_ref_build(
-    ctx: &mut CiContext,
+/// `push`, `workflow_dispatch` and events foldup has no rule for: the ref names the branch, or a
+/// tag, or something else.
+fn ref_build(
+    facts: &mut Facts,
+    wording: &mut GitHubWording,
     env: &Env,
     payload: Option<&EventPayload>,
     event: &Event,
-    configured_production_branch: Option<&str>,
 ) {
+    facts.event = event.kind();
     let git_ref = match env.get("GITHUB_REF") {
         Some(git_ref) => Some((git_ref, "GITHUB_REF")),
         None => payload
             .and_then(|p| p.git_ref.as_deref())
             .map(|git_ref| (git_ref, "GITHUB_EVENT_PATH ref")),
     };
-    let Some((git_ref, ref_source)) = git_ref else {
-        ctx.branch = Sourced::missing("GITHUB_REF is not set");
-        ctx.run_type =
-            Sourced::missing("GITHUB_REF is not set, so the branch this run built is unknown");
-        return;
-    };
-    let branch = match parse_ref(git_ref) {
-        GitRef::Branch(branch) => branch,
-        other => {
-            not_a_branch(ctx, other, ref_source);
-            return;
-        }
-    };
-    ctx.branch = Sourced::new(branch.to_owned(), ref_source);
-    ctx.run_type = match event {
-        Event::Push | Event::WorkflowDispatch => {
-            let production =
-                ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
-            if production.matches(branch) {
-                Sourced::new(
-                    RunType::Production,
-                    format!(
-                        "{ref_source} names the production branch {}",
-                        production.describe()
-                    ),
-                )
-            } else {
-                Sourced::missing(format!(
-                    "{}: branch '{}' is not the production branch {}, and a build of it is neither a pull request nor production",
-                    event.source(),
-                    sanitize_line(branch),
-                    production.describe()
-                ))
-            }
-        }
-        _ => Sourced::missing(format!(
-            "{} is not an event foldup maps to a run type (pull_request, pull_request_target, push, workflow_dispatch, schedule)",
-            event.source()
-        )),
-    };
+    read_ref(facts, wording, git_ref);
 }
 
-fn not_a_branch(ctx: &mut CiContext, git_ref: GitRef<'_>, ref_source: &str) {
-    let (what, name) = match git_ref {
-        GitRef::Tag(tag) => ("the tag", tag),
-        GitRef::Other(other) | GitRef::Branch(other) => ("the ref", other),
+/// The branch (or tag) a ref names; anything else leaves the branch missing with the reason.
+fn read_ref(facts: &mut Facts, wording: &mut GitHubWording, git_ref: Option<(&str, &str)>) {
+    let Some((git_ref, ref_source)) = git_ref else {
+        facts.branch = Sourced::missing("GITHUB_REF is not set");
+        wording.no_branch_reason =
+            Some("GITHUB_REF is not set, so the branch this run built is unknown".to_owned());
+        return;
     };
-    let name = sanitize_line(name);
-    ctx.branch = Sourced::missing(format!("{ref_source} names {what} '{name}', not a branch"));
-    ctx.run_type = Sourced::missing(format!(
-        "{ref_source} names {what} '{name}'; a build of it is neither a pull request nor production"
-    ));
+    match parse_ref(git_ref) {
+        GitRef::Branch(branch) => facts.branch = Sourced::new(branch.to_owned(), ref_source),
+        GitRef::Tag(tag) => {
+            facts.tag = Sourced::new(tag.to_owned(), ref_source);
+            let source = facts.event.source.clone().unwrap_or_default();
+            facts.event = Sourced::new(EventKind::Tag, source);
+        }
+        GitRef::Other(other) => {
+            let name = sanitize_line(other);
+            facts.branch =
+                Sourced::missing(format!("{ref_source} names the ref '{name}', not a branch"));
+            wording.no_branch_reason = Some(format!(
+                "{ref_source} names the ref '{name}'; a build of it is neither a pull request nor production"
+            ));
+        }
+    }
 }
 
 /// GitHub runs scheduled workflows on the latest commit of the default branch, so `GITHUB_REF`
 /// names the default branch even though the payload (`{"schedule": "<cron>"}`) does not.
-fn resolve_schedule(ctx: &mut CiContext, env: &Env, configured_production_branch: Option<&str>) {
-    let Some(git_ref) = env.get("GITHUB_REF") else {
-        ctx.branch = Sourced::missing("GITHUB_REF is not set");
-        ctx.run_type =
-            Sourced::missing("GITHUB_REF is not set, so the branch this run built is unknown");
-        return;
-    };
-    let branch = match parse_ref(git_ref) {
-        GitRef::Branch(branch) => branch,
-        other => {
-            not_a_branch(ctx, other, "GITHUB_REF");
-            return;
-        }
-    };
-    ctx.branch = Sourced::new(branch.to_owned(), "GITHUB_REF");
-    if !ctx.default_branch.is_some() {
-        ctx.default_branch = Sourced::new(
-            branch.to_owned(),
+fn schedule(facts: &mut Facts, wording: &mut GitHubWording, env: &Env) {
+    facts.event = Event::Schedule.kind();
+    read_ref(
+        facts,
+        wording,
+        env.get("GITHUB_REF").map(|r| (r, "GITHUB_REF")),
+    );
+    if let (Some(branch), false) = (facts.branch.get(), facts.default_branch.is_some()) {
+        facts.default_branch = Sourced::new(
+            branch.clone(),
             "GITHUB_REF (GitHub runs scheduled workflows on the default branch)",
         );
     }
-    let production = ProductionBranch::resolve(configured_production_branch, &ctx.default_branch);
-    ctx.run_type = if production.matches(branch) {
-        Sourced::new(
-            RunType::Production,
-            format!(
-                "GITHUB_EVENT_NAME=schedule on the production branch {}",
-                production.describe()
-            ),
-        )
-    } else {
-        Sourced::missing(format!(
-            "GITHUB_EVENT_NAME=schedule ran on '{}', which is not the production branch {}",
-            sanitize_line(branch),
-            production.describe()
-        ))
-    };
 }
 
-fn resolve_merge_group(
-    ctx: &mut CiContext,
-    env: &Env,
-    payload: Option<&EventPayload>,
-    event: &Event,
-) {
+fn merge_group(facts: &mut Facts, env: &Env, payload: Option<&EventPayload>, event: &Event) {
+    facts.event = event.kind();
     let merge_group = payload.and_then(|p| p.merge_group.as_ref());
-    ctx.commit_sha = match merge_group.and_then(|m| m.head_sha.as_deref()) {
+    match merge_group.and_then(|m| m.head_sha.as_deref()) {
         Some(sha) => match sha.parse::<CommitSha>() {
-            Ok(sha) => Sourced::new(sha, "GITHUB_EVENT_PATH merge_group.head_sha"),
+            Ok(_) => facts.commits.push(CommitCandidate {
+                sha: sha.to_owned(),
+                meaning: CommitMeaning::Pushed,
+                source: "GITHUB_EVENT_PATH merge_group.head_sha".to_owned(),
+            }),
             Err(reason) => {
-                Sourced::missing(format!("GITHUB_EVENT_PATH merge_group.head_sha: {reason}"))
+                facts.no_commit_reason =
+                    Some(format!("GITHUB_EVENT_PATH merge_group.head_sha: {reason}"))
             }
         },
         // GitHub sets GITHUB_SHA to the merge group's head commit too.
-        None => commit_from_github_sha(env),
-    };
+        None => commit_from_github_sha(env, facts),
+    }
     let head_ref = match env.get("GITHUB_REF") {
         Some(git_ref) => Some((git_ref, "GITHUB_REF")),
         None => merge_group
             .and_then(|m| m.head_ref.as_deref())
             .map(|git_ref| (git_ref, "GITHUB_EVENT_PATH merge_group.head_ref")),
     };
-    ctx.branch = match head_ref.map(|(git_ref, source)| (parse_ref(git_ref), source)) {
+    facts.branch = match head_ref.map(|(git_ref, source)| (parse_ref(git_ref), source)) {
         Some((GitRef::Branch(branch), source)) => Sourced::new(branch.to_owned(), source),
         _ => Sourced::missing(
             "neither GITHUB_REF nor the event payload names the merge queue branch",
         ),
     };
-    ctx.run_type = Sourced::missing(format!(
-        "{}: a merge queue build is neither a pull request nor production",
-        event.source()
-    ));
 }

@@ -1,40 +1,39 @@
-//! PRODUCT.md's GitLab rules, applied to a snapshot of GitLab's predefined CI/CD variables.
+//! What GitLab's predefined CI/CD variables say about a pipeline, as facts for
+//! `foldup_core::compose`: merge request pipelines (including merged-results pipelines, whose
+//! `CI_COMMIT_SHA` is a merge commit), branch pipelines with or without open merge requests, tag
+//! and scheduled pipelines, forks, and gitlab-ci-local's local runs.
 
-use foldup_core::{CiContext, CommitSha, Env, ProductionBranch, RunType, Sourced};
+use foldup_core::{
+    CommitCandidate, CommitMeaning, CommitSha, Env, EventKind, Facts, OpenPullRequest, Sourced,
+};
 
 use crate::open_merge_requests::{parse_iid, parse_open_merge_requests};
+use crate::wording::GitLabWording;
 use crate::{quoted, PROVIDER_NAME};
 
-/// What the variables alone say.
-pub(crate) struct EnvAnswer {
-    pub context: CiContext,
-    /// The branch of a branch pipeline whose run type the variables leave open because they
-    /// name no merge request: the GitLab API may know one.
-    pub branch_without_merge_request: Option<String>,
+/// What the variables say, and the words for what the rules make of it.
+pub(crate) struct Gathered {
+    pub facts: Facts,
+    pub wording: GitLabWording,
 }
 
-pub(crate) fn detect_from_env(env: &Env, configured_production_branch: Option<&str>) -> EnvAnswer {
-    let mut context = CiContext::new(PROVIDER_NAME);
-    context.repository = variable(env, "CI_PROJECT_PATH");
-    context.build_url = variable(env, "CI_PIPELINE_URL").or(variable(env, "CI_JOB_URL"));
-    context.default_branch = variable(env, "CI_DEFAULT_BRANCH");
+pub(crate) fn from_env(env: &Env) -> Gathered {
+    let mut facts = Facts::new(PROVIDER_NAME);
+    let mut wording = GitLabWording::default();
+    facts.repository = variable(env, "CI_PROJECT_PATH");
+    facts.build_url = variable(env, "CI_PIPELINE_URL").or(variable(env, "CI_JOB_URL"));
+    facts.default_branch = variable(env, "CI_DEFAULT_BRANCH");
 
-    let mut branch_without_merge_request = None;
     if is_merge_request_pipeline(env) {
-        merge_request_pipeline(env, &mut context);
+        merge_request_pipeline(env, &mut facts);
     } else if let Some(tag) = env.get("CI_COMMIT_TAG") {
-        tag_pipeline(env, tag, &mut context);
+        tag_pipeline(env, tag, &mut facts);
     } else if env.get("CI_PIPELINE_SOURCE") == Some("external_pull_request_event") {
-        external_pull_request_pipeline(env, &mut context);
+        external_pull_request_pipeline(env, &mut facts);
     } else {
-        let production =
-            ProductionBranch::resolve(configured_production_branch, &context.default_branch);
-        branch_without_merge_request = branch_pipeline(env, &production, &mut context);
+        branch_pipeline(env, &mut facts, &mut wording);
     }
-    EnvAnswer {
-        context,
-        branch_without_merge_request,
-    }
+    Gathered { facts, wording }
 }
 
 /// A variable's value with the variable's name as its source.
@@ -52,36 +51,41 @@ fn is_merge_request_pipeline(env: &Env) -> bool {
         || env.get("CI_MERGE_REQUEST_IID").is_some()
 }
 
-fn merge_request_pipeline(env: &Env, context: &mut CiContext) {
-    let run_type_source = match env.get("CI_PIPELINE_SOURCE") {
+fn merge_request_pipeline(env: &Env, facts: &mut Facts) {
+    let event_source = match env.get("CI_PIPELINE_SOURCE") {
         Some("merge_request_event") => "CI_PIPELINE_SOURCE=merge_request_event".to_owned(),
         other => format!(
             "CI_MERGE_REQUEST_IID (a pipeline of a merge request, CI_PIPELINE_SOURCE={})",
             quoted(other.unwrap_or("unset"))
         ),
     };
-    context.run_type = Sourced::new(RunType::PullRequest, run_type_source);
+    facts.event = Sourced::new(EventKind::PullRequest, event_source);
 
     // In merged-results and merge-train pipelines CI_COMMIT_SHA is a merge commit GitLab made;
-    // the commit the author pushed is the source branch's head.
-    context.commit_sha = match env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") {
+    // the commit the author pushed is the source branch's head. A head that is not a sha falls
+    // back to CI_COMMIT_SHA with a warning.
+    match env.get("CI_MERGE_REQUEST_SOURCE_BRANCH_SHA") {
         Some(raw) => match raw.parse::<CommitSha>() {
-            Ok(sha) => Sourced::new(sha, "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA"),
+            Ok(_) => facts.commits.push(CommitCandidate {
+                sha: raw.to_owned(),
+                meaning: CommitMeaning::PullRequestHead,
+                source: "CI_MERGE_REQUEST_SOURCE_BRANCH_SHA".to_owned(),
+            }),
             Err(why) => {
-                context.warnings.push(format!(
+                facts.warnings.push(format!(
                     "ignoring CI_MERGE_REQUEST_SOURCE_BRANCH_SHA: {why}; using CI_COMMIT_SHA, which in a merged-results pipeline is GitLab's merge commit"
                 ));
-                commit_from(env, "CI_COMMIT_SHA", &mut context.warnings)
+                commit_from(env, "CI_COMMIT_SHA", facts);
             }
         },
-        None => commit_from(env, "CI_COMMIT_SHA", &mut context.warnings),
-    };
+        None => commit_from(env, "CI_COMMIT_SHA", facts),
+    }
 
-    context.pr_number = merge_request_iid(env, &mut context.warnings);
-    context.branch = variable(env, "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")
+    facts.pr_number = merge_request_iid(env, &mut facts.warnings);
+    facts.branch = variable(env, "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME")
         .or(variable(env, "CI_COMMIT_REF_NAME"));
-    context.base_branch = variable(env, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME");
-    context.fork = merge_request_fork(env);
+    facts.base_branch = variable(env, "CI_MERGE_REQUEST_TARGET_BRANCH_NAME");
+    facts.fork = merge_request_fork(env);
 }
 
 /// The merge request's number: `CI_MERGE_REQUEST_IID` (the number people see, not the
@@ -135,36 +139,27 @@ fn merge_request_fork(env: &Env) -> Sourced<bool> {
     )
 }
 
-fn tag_pipeline(env: &Env, tag: &str, context: &mut CiContext) {
-    let tag = quoted(tag);
-    context.commit_sha = commit_from(env, "CI_COMMIT_SHA", &mut context.warnings);
-    context.branch = Sourced::missing(format!(
-        "a tag pipeline (CI_COMMIT_TAG '{tag}') has no branch"
-    ));
-    context.run_type = Sourced::missing(format!(
-        "a tag pipeline (CI_COMMIT_TAG '{tag}') is neither a merge request nor a production branch build; pass --run-type to upload it anyway"
-    ));
+fn tag_pipeline(env: &Env, tag: &str, facts: &mut Facts) {
+    commit_from(env, "CI_COMMIT_SHA", facts);
+    facts.tag = Sourced::new(tag.trim().to_owned(), "CI_COMMIT_TAG");
+    facts.event = Sourced::new(EventKind::Tag, "CI_COMMIT_TAG");
 }
 
 /// Pipelines GitLab runs for GitHub pull requests of a mirrored repository.
-fn external_pull_request_pipeline(env: &Env, context: &mut CiContext) {
-    context.run_type = Sourced::new(
-        RunType::PullRequest,
+fn external_pull_request_pipeline(env: &Env, facts: &mut Facts) {
+    facts.event = Sourced::new(
+        EventKind::PullRequest,
         "CI_PIPELINE_SOURCE=external_pull_request_event",
     );
-    context.commit_sha = match env.get("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA") {
-        Some(_) => commit_from(
-            env,
-            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA",
-            &mut context.warnings,
-        ),
-        None => commit_from(env, "CI_COMMIT_SHA", &mut context.warnings),
-    };
-    context.pr_number = match env.get("CI_EXTERNAL_PULL_REQUEST_IID") {
+    match env.get("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA") {
+        Some(_) => commit_from(env, "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA", facts),
+        None => commit_from(env, "CI_COMMIT_SHA", facts),
+    }
+    facts.pr_number = match env.get("CI_EXTERNAL_PULL_REQUEST_IID") {
         Some(raw) => match parse_iid(raw) {
             Some(number) => Sourced::new(number, "CI_EXTERNAL_PULL_REQUEST_IID"),
             None => {
-                context.warnings.push(format!(
+                facts.warnings.push(format!(
                     "ignoring CI_EXTERNAL_PULL_REQUEST_IID '{}': it is not a pull request number",
                     quoted(raw)
                 ));
@@ -173,14 +168,14 @@ fn external_pull_request_pipeline(env: &Env, context: &mut CiContext) {
         },
         None => Sourced::unknown(),
     };
-    context.branch = variable(env, "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME")
+    facts.branch = variable(env, "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME")
         .or(variable(env, "CI_COMMIT_REF_NAME"));
-    context.base_branch = variable(env, "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME");
+    facts.base_branch = variable(env, "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME");
     if let (Some(source), Some(target)) = (
         env.get("CI_EXTERNAL_PULL_REQUEST_SOURCE_REPOSITORY"),
         env.get("CI_EXTERNAL_PULL_REQUEST_TARGET_REPOSITORY"),
     ) {
-        context.fork = if source.eq_ignore_ascii_case(target) {
+        facts.fork = if source.eq_ignore_ascii_case(target) {
             Sourced::new(
                 false,
                 "CI_EXTERNAL_PULL_REQUEST_SOURCE_REPOSITORY equals the target repository",
@@ -198,74 +193,51 @@ fn external_pull_request_pipeline(env: &Env, context: &mut CiContext) {
     }
 }
 
-/// Branch pipelines (pushes, schedules, the web button, the API, triggers). Returns the branch
-/// when its run type is left open for want of a merge request.
-fn branch_pipeline(
-    env: &Env,
-    production: &ProductionBranch,
-    context: &mut CiContext,
-) -> Option<String> {
-    context.commit_sha = commit_from(env, "CI_COMMIT_SHA", &mut context.warnings);
-    context.branch = variable(env, "CI_COMMIT_BRANCH").or(variable(env, "CI_COMMIT_REF_NAME"));
-    let Some(branch) = context.branch.value.clone() else {
-        context.run_type = Sourced::missing(
-            "none of CI_COMMIT_BRANCH, CI_COMMIT_TAG or the merge request variables is set, so GitLab did not say what this pipeline builds; pass --run-type",
-        );
-        return None;
+/// Branch pipelines (pushes, schedules, the web button, the API, triggers): the branch, and the
+/// open merge request `CI_OPEN_MERGE_REQUESTS` names for it, if any.
+fn branch_pipeline(env: &Env, facts: &mut Facts, wording: &mut GitLabWording) {
+    commit_from(env, "CI_COMMIT_SHA", facts);
+    facts.branch = variable(env, "CI_COMMIT_BRANCH").or(variable(env, "CI_COMMIT_REF_NAME"));
+    if env.get("CI_PIPELINE_SOURCE") == Some("schedule") {
+        facts.event = Sourced::new(EventKind::Schedule, "CI_PIPELINE_SOURCE=schedule");
+    }
+    let Some(branch) = facts.branch.value.clone() else {
+        return;
     };
     let shown_branch = quoted(&branch);
-    let scheduled = env.get("CI_PIPELINE_SOURCE") == Some("schedule");
-    let pipeline = if scheduled {
-        "scheduled pipeline (CI_PIPELINE_SOURCE=schedule)"
-    } else {
-        "branch pipeline"
-    };
-
-    // A push to the production branch is a production build even when that branch is also
-    // the source of some merge request: Datafold needs production artifacts to diff against.
-    if production.matches(&branch) {
-        context.run_type = Sourced::new(
-            RunType::Production,
-            format!(
-                "{pipeline} of '{shown_branch}', the production branch: {}",
-                production.describe()
-            ),
-        );
-        return None;
-    }
 
     let open = env
         .get("CI_OPEN_MERGE_REQUESTS")
         .map(parse_open_merge_requests)
         .unwrap_or_default();
-    context.warnings.extend(open.warnings.iter().cloned());
+    facts.warnings.extend(open.warnings.iter().cloned());
     let project = env.get("CI_PROJECT_PATH").unwrap_or_default();
     let ours: Vec<_> = open.for_project(project).collect();
     if let Some(newest) = ours.first() {
+        let mut warnings = Vec::new();
         if ours.len() > 1 {
             let all: Vec<String> = ours.iter().map(|r| format!("!{}", r.iid)).collect();
-            context.warnings.push(format!(
+            warnings.push(format!(
                 "branch '{shown_branch}' is the source of {} open merge requests ({}); using !{}, the newest; pass --pr-number to choose another",
                 ours.len(),
                 all.join(", "),
                 newest.iid
             ));
         }
-        context.run_type = Sourced::new(
-            RunType::PullRequest,
-            format!(
+        facts.open_pull_request = Some(OpenPullRequest {
+            number: Sourced::new(newest.iid, "CI_OPEN_MERGE_REQUESTS"),
+            base_branch: Sourced::missing(
+                "CI_OPEN_MERGE_REQUESTS names the merge request but not its target branch",
+            ),
+            reason: format!(
                 "CI_OPEN_MERGE_REQUESTS: branch '{shown_branch}' is the source of merge request !{}",
                 newest.iid
             ),
-        );
-        context.pr_number = Sourced::new(newest.iid, "CI_OPEN_MERGE_REQUESTS");
-        context.base_branch = Sourced::missing(
-            "CI_OPEN_MERGE_REQUESTS names the merge request but not its target branch",
-        );
-        return None;
+            warnings,
+        });
+        return;
     }
-
-    let merge_requests = if open.references.is_empty() {
+    wording.merge_requests = if open.references.is_empty() {
         "CI_OPEN_MERGE_REQUESTS names no open merge request from it".to_owned()
     } else {
         format!(
@@ -273,29 +245,30 @@ fn branch_pipeline(
             quoted(project)
         )
     };
-    context.run_type = Sourced::missing(format!(
-        "{pipeline} of '{shown_branch}', which is not the production branch ({}), and {merge_requests}; pass --run-type, or run foldup in a merge request pipeline",
-        production.describe()
-    ));
-    Some(branch)
 }
 
-/// A commit from `name`, validated. gitlab-ci-local sets forty zeros when it cannot read git.
-fn commit_from(env: &Env, name: &str, warnings: &mut Vec<String>) -> Sourced<CommitSha> {
+/// A commit candidate from `name`, validated here so the warning can say why; when it is not
+/// usable the reason is in `facts`. gitlab-ci-local sets forty zeros when it cannot read git.
+fn commit_from(env: &Env, name: &str, facts: &mut Facts) {
     let Some(raw) = env.get(name) else {
-        return Sourced::missing(format!("{name} is not set"));
+        facts.no_commit_reason = Some(format!("{name} is not set"));
+        return;
     };
     match raw.parse::<CommitSha>() {
         Ok(sha) if sha.as_str().bytes().all(|b| b == b'0') => {
-            warnings.push(format!(
+            facts.warnings.push(format!(
                 "ignoring {name}: forty zeros is a placeholder (gitlab-ci-local sets it when it cannot read git), not a commit; run inside the git checkout or pass --commit-sha"
             ));
-            Sourced::missing(format!("{name} is the all-zero placeholder"))
+            facts.no_commit_reason = Some(format!("{name} is the all-zero placeholder"));
         }
-        Ok(sha) => Sourced::new(sha, name),
+        Ok(_) => facts.commits.push(CommitCandidate {
+            sha: raw.to_owned(),
+            meaning: CommitMeaning::Pushed,
+            source: name.to_owned(),
+        }),
         Err(why) => {
-            warnings.push(format!("ignoring {name}: {why}"));
-            Sourced::missing(format!("{name} is not a commit sha"))
+            facts.warnings.push(format!("ignoring {name}: {why}"));
+            facts.no_commit_reason = Some(format!("{name} is not a commit sha"));
         }
     }
 }
