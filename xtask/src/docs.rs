@@ -15,6 +15,12 @@ pub fn run(_args: &[String]) -> Result<()> {
     let (_, tail) = rest
         .split_once(END)
         .context("README.md lacks the options:end marker")?;
+    // The same option table as the binary's: core's, then the native plugins' own.
+    foldup_core::settings::options::register_plugin_options(&[
+        foldup_github::OPTIONS,
+        foldup_gitlab::OPTIONS,
+        foldup_circleci::OPTIONS,
+    ]);
     let table = foldup_core::settings::options::reference_markdown();
     std::fs::write(&path, format!("{head}{BEGIN}{table}{END}{tail}"))
         .context("writing README.md")?;

@@ -23,6 +23,7 @@ pub use api::{
 };
 pub use settings::CircleCiSettings;
 pub use settings::DEFAULT_API_URL;
+pub use settings::OPTIONS;
 
 use pull_request::{number_from_branch, number_from_url, parse_number, shorten};
 use wording::CircleCiWording;

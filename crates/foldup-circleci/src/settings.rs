@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use foldup_core::settings::{Kind, OptionSpec, Scope};
 use foldup_core::Secret;
 
 /// CircleCI's API address for circleci.com projects.
@@ -36,3 +37,22 @@ impl Default for CircleCiSettings {
         Self::new(None, DEFAULT_API_URL, Duration::from_secs(5))
     }
 }
+
+/// CircleCI's own options: registered by the binary into foldup's option table (config key, variables,
+/// `foldup config`, the README's reference).
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "circle_token",
+        kind: Kind::Secret,
+        scope: Scope::NoFlag,
+        also_env: &["CIRCLE_TOKEN"],
+        doc: "Optional: lets foldup ask CircleCI for the project's default branch and pipeline.",
+    },
+    OptionSpec {
+        key: "circleci_api_url",
+        kind: Kind::Text,
+        scope: Scope::NoFlag,
+        also_env: &[],
+        doc: "CircleCI's API address (for CircleCI server installations); https://circleci.com when unset.",
+    },
+];

@@ -27,6 +27,7 @@ pub use event_payload::{
 };
 pub use reporter::GitHubReporter;
 pub use settings::GitHubSettings;
+pub use settings::OPTIONS;
 
 use facts::{gather, Event, Gathered};
 use pull_lookup::LookupAnswer;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use foldup_core::settings::{Kind, OptionSpec, Scope};
 use foldup_core::Secret;
 
 /// What the optional GitHub API look-up needs. It runs only with a token, gives up after
@@ -22,3 +23,15 @@ impl Default for GitHubSettings {
         }
     }
 }
+
+/// GitHub's own options: registered by the binary into foldup's option table (config key, variables,
+/// `foldup config`, the README's reference).
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "github_token",
+        kind: Kind::Secret,
+        scope: Scope::NoFlag,
+        also_env: &["GITHUB_TOKEN"],
+        doc: "Optional: lets foldup ask GitHub for the open pull request of a pushed commit, and `foldup impact --comment` comment on the pull request.",
+    },
+];

@@ -27,6 +27,7 @@ pub use open_merge_requests::{
 };
 pub use reporter::GitLabReporter;
 pub use settings::GitLabSettings;
+pub use settings::OPTIONS;
 
 use facts::Gathered;
 use wording::GitLabWording;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use foldup_core::settings::{Kind, OptionSpec, Scope};
 use foldup_core::Secret;
 
 /// What the optional GitLab API look-up needs. It runs only with a token, gives up after
@@ -22,3 +23,15 @@ impl Default for GitLabSettings {
         }
     }
 }
+
+/// GitLab's own options: registered by the binary into foldup's option table (config key, variables,
+/// `foldup config`, the README's reference).
+pub const OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        key: "gitlab_token",
+        kind: Kind::Secret,
+        scope: Scope::NoFlag,
+        also_env: &["GITLAB_TOKEN"],
+        doc: "Optional: lets foldup ask GitLab for the open merge request of a branch pipeline, and `foldup impact --comment` comment on the merge request (api scope).",
+    },
+];

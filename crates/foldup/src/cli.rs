@@ -2,7 +2,7 @@
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, ArgMatches, Command};
-use foldup_core::settings::{options, FlagValue, Kind, OptionSpec, Scope, OPTIONS};
+use foldup_core::settings::{options, FlagValue, Kind, OptionSpec, Scope};
 
 /// The dbt drop-in commands and the datafold-sdk 0.4.1 flags each takes.
 pub const DBT_COMMANDS: &[(&str, &str, &[&str])] = &[
@@ -34,9 +34,7 @@ pub fn version_only(mut args: impl Iterator<Item = std::ffi::OsString>) -> Optio
 pub fn command() -> Command {
     // `--host` is global (datafold-sdk takes it before `dbt`), so no command declares it again.
     fn scoped(scopes: &'static [Scope]) -> impl Iterator<Item = &'static OptionSpec> {
-        OPTIONS
-            .iter()
-            .filter(move |o| scopes.contains(&o.scope) && o.key != "host")
+        options::all().filter(move |o| scopes.contains(&o.scope) && o.key != "host")
     }
     const CONTEXT: &[Scope] = &[Scope::Context];
     const CHECK: &[Scope] = &[Scope::Context, Scope::Datafold];
@@ -136,8 +134,7 @@ fn flag_arg(spec: &'static OptionSpec) -> Arg {
 
 /// The options given on the command line, for the settings' flag layer.
 pub fn flag_values(matches: &ArgMatches) -> Vec<FlagValue> {
-    OPTIONS
-        .iter()
+    options::all()
         .filter(|spec| matches.try_contains_id(spec.key).unwrap_or(false))
         .filter(|spec| matches.value_source(spec.key) == Some(ValueSource::CommandLine))
         .filter_map(|spec| {

@@ -28,6 +28,7 @@ fn main() {
         println!("{version}");
         return;
     }
+    registry::register_plugin_options();
     let matches = cli::command().get_matches();
     let env = Env::from_os(std::env::vars_os());
     init_tracing(&env);

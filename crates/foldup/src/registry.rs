@@ -6,6 +6,18 @@ use foldup_core::{CiProvider, Env, Settings};
 use foldup_github::GitHubSettings;
 use foldup_gitlab::GitLabSettings;
 
+/// The native plugins' own options (tokens, API addresses).
+pub const PLUGIN_OPTIONS: &[&[foldup_core::settings::OptionSpec]] = &[
+    foldup_github::OPTIONS,
+    foldup_gitlab::OPTIONS,
+    foldup_circleci::OPTIONS,
+];
+
+/// Adds the plugins' options to foldup's option table; called first thing in `main`.
+pub fn register_plugin_options() {
+    foldup_core::settings::options::register_plugin_options(PLUGIN_OPTIONS);
+}
+
 /// Every provider, in detection order: the native plugins first (their variables are the most
 /// specific), then the user's own definitions, then the built-in long tail, and `local` last
 /// because it is always active.
@@ -97,6 +109,37 @@ pub fn select(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_readme_configuration_reference_matches_every_option() {
+        register_plugin_options();
+        let readme = include_str!("../../../README.md");
+        let begin =
+            "<!-- options:begin (generated from crates/foldup-core/src/settings/options.rs) -->\n";
+        let end = "<!-- options:end -->";
+        let expected = foldup_core::settings::options::reference_markdown();
+        let actual = readme
+            .split_once(begin)
+            .and_then(|(_, rest)| rest.split_once(end))
+            .map(|(table, _)| table);
+        assert!(
+            actual == Some(expected.as_str()),
+            "README.md's configuration reference is out of date; run `cargo xtask docs`"
+        );
+    }
+
+    #[test]
+    fn every_plugin_option_is_documented_in_the_shipped_config_file() {
+        let defaults = foldup_core::settings::DEFAULTS;
+        for spec in PLUGIN_OPTIONS.iter().flat_map(|table| table.iter()) {
+            assert!(
+                defaults.contains(&format!("\n# {} =", spec.key))
+                    || defaults.contains(&format!("\n# {}: not allowed here", spec.key)),
+                "config/foldup.toml does not document '{}'",
+                spec.key
+            );
+        }
+    }
 
     fn pick(pairs: &[(&str, &str)]) -> &'static str {
         select(&Env::from_pairs(pairs.iter().copied()), None, None)

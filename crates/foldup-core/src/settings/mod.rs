@@ -202,7 +202,7 @@ impl Settings {
         }
 
         // Variables: for each option the first variable set wins, so merge lowest first.
-        for spec in OPTIONS {
+        for spec in options::all() {
             for var in spec.env_vars().iter().rev() {
                 if let Some(raw) = input.env.get(var) {
                     let value = parse_value(spec, &[raw.to_owned()], var)?;
@@ -324,8 +324,7 @@ impl Settings {
 
     /// Every option with its effective value (secrets redacted) and source, for `foldup config`.
     pub fn describe(&self) -> Vec<(&'static str, String, Option<String>)> {
-        OPTIONS
-            .iter()
+        options::all()
             .map(|spec| {
                 let value = match self.figment.find_value(spec.key) {
                     Err(_) => "(unset)".to_owned(),

@@ -1,5 +1,8 @@
-//! Every option foldup takes, defined once. The CLI flags, the `FOLDUP_*` variables, the config
+//! Every option foldup takes, defined once (a plugin crate defines its own and the binary
+//! registers them). The CLI flags, the `FOLDUP_*` variables, the config
 //! file keys, `foldup config` and the README's configuration reference all derive from this table.
+
+use std::sync::OnceLock;
 
 /// How an option's text is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,34 +273,6 @@ pub const OPTIONS: &[OptionSpec] = &[
         doc: "Allow sending the API key over plain http to a host that is not this machine.",
     },
     OptionSpec {
-        key: "github_token",
-        kind: Kind::Secret,
-        scope: Scope::NoFlag,
-        also_env: &["GITHUB_TOKEN"],
-        doc: "Optional: lets foldup ask GitHub for the open pull request of a pushed commit, and `foldup impact --comment` comment on the pull request.",
-    },
-    OptionSpec {
-        key: "gitlab_token",
-        kind: Kind::Secret,
-        scope: Scope::NoFlag,
-        also_env: &["GITLAB_TOKEN"],
-        doc: "Optional: lets foldup ask GitLab for the open merge request of a branch pipeline, and `foldup impact --comment` comment on the merge request (api scope).",
-    },
-    OptionSpec {
-        key: "circle_token",
-        kind: Kind::Secret,
-        scope: Scope::NoFlag,
-        also_env: &["CIRCLE_TOKEN"],
-        doc: "Optional: lets foldup ask CircleCI for the project's default branch and pipeline.",
-    },
-    OptionSpec {
-        key: "circleci_api_url",
-        kind: Kind::Text,
-        scope: Scope::NoFlag,
-        also_env: &[],
-        doc: "CircleCI's API address (for CircleCI server installations).",
-    },
-    OptionSpec {
         key: "lookup_timeout_seconds",
         kind: Kind::Number,
         scope: Scope::NoFlag,
@@ -313,18 +288,36 @@ pub const OPTIONS: &[OptionSpec] = &[
     },
 ];
 
-/// Finds an option by its config key.
-pub fn find(key: &str) -> Option<&'static OptionSpec> {
-    OPTIONS.iter().find(|o| o.key == key)
+/// The options of the plugin crates (a CI's token, its API address), registered once by the
+/// binary at start-up, so that core names no CI.
+static PLUGIN_OPTIONS: OnceLock<&'static [&'static [OptionSpec]]> = OnceLock::new();
+
+/// Registers the plugins' own option tables; the first registration wins, later ones are
+/// ignored (the binary registers once, before reading any setting).
+pub fn register_plugin_options(tables: &'static [&'static [OptionSpec]]) {
+    let _ = PLUGIN_OPTIONS.set(tables);
 }
 
-/// The README's configuration reference, rendered from [`OPTIONS`]; a test keeps the README equal
-/// to it so the docs cannot drift from the code.
+/// Every option: core's [`OPTIONS`], then the registered plugins'.
+pub fn all() -> impl Iterator<Item = &'static OptionSpec> {
+    let plugins: &'static [&'static [OptionSpec]] = PLUGIN_OPTIONS.get().copied().unwrap_or(&[]);
+    OPTIONS
+        .iter()
+        .chain(plugins.iter().flat_map(|table| table.iter()))
+}
+
+/// Finds an option by its config key.
+pub fn find(key: &str) -> Option<&'static OptionSpec> {
+    all().find(|o| o.key == key)
+}
+
+/// The README's configuration reference, rendered from every option (register the plugins'
+/// first); a test keeps the README equal to it so the docs cannot drift from the code.
 pub fn reference_markdown() -> String {
     let mut out = String::from(
         "| key (`foldup.toml`) | flag | variables | what it does |\n|---|---|---|---|\n",
     );
-    for spec in OPTIONS {
+    for spec in all() {
         let flag = spec
             .flag()
             .map(|f| format!("`--{f}`"))

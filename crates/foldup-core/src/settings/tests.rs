@@ -159,23 +159,6 @@ fn every_option_is_documented_in_the_shipped_config_file() {
 }
 
 #[test]
-fn the_readme_configuration_reference_matches_the_option_table() {
-    let readme = include_str!("../../../../README.md");
-    let begin =
-        "<!-- options:begin (generated from crates/foldup-core/src/settings/options.rs) -->\n";
-    let end = "<!-- options:end -->";
-    let expected = options::reference_markdown();
-    let actual = readme
-        .split_once(begin)
-        .and_then(|(_, rest)| rest.split_once(end))
-        .map(|(table, _)| table);
-    assert!(
-        actual == Some(expected.as_str()),
-        "README.md's configuration reference is out of date; run `cargo xtask docs`"
-    );
-}
-
-#[test]
 fn timeout_takes_minutes_or_a_unit() {
     assert_eq!(
         load(&[], None, &[]).unwrap().timeout,
