@@ -41,10 +41,14 @@ pub struct Options {
     pub impact_only: bool,
     /// Only `foldup state push` / `pull` against boto3 (bench/state.rs).
     pub state_only: bool,
+    /// Leave the state rows out of a full run (`--no-state`).
+    pub skip_state: bool,
+    /// Leave the impact rows out of a full run (`--no-impact`).
+    pub skip_impact: bool,
 }
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--models N,N,...] [--reps N] [--big-mb N] \
-[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only] [--render-only] [--impact] [--state]\n\
+[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only] [--render-only] [--impact] [--state] [--no-impact] [--no-state]\n\
   --impact and --state measure only those rows (--state on the largest workload of --models) and rewrite only their section of the report\n\
   environment: FOLDUP_BENCH_CACHE (default ~/.cache/foldup-bench), FOLDUP_BENCH_BIN (a foldup binary to measure), FOLDUP_BENCH_TESTSERVER (a foldup-testserver binary)";
 
@@ -109,6 +113,8 @@ fn parse(args: &[String]) -> Result<Options> {
         foldup: std::env::var_os("FOLDUP_BENCH_BIN").map(PathBuf::from),
         impact_only: false,
         state_only: false,
+        skip_state: false,
+        skip_impact: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -144,6 +150,8 @@ fn parse(args: &[String]) -> Result<Options> {
             "--render-only" => options.render_only = true,
             "--impact" => options.impact_only = true,
             "--state" => options.state_only = true,
+            "--no-state" => options.skip_state = true,
+            "--no-impact" => options.skip_impact = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);

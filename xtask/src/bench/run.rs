@@ -188,6 +188,10 @@ pub fn run(options: &Options) -> Result<()> {
         .max_by_key(|w| w.workload.models)
         .map(|w| w.workload.clone());
     let state = match &largest {
+        _ if options.skip_state => {
+            notes.push("The state rows were skipped (`--no-state`).".into());
+            None
+        }
         Some(workload) => {
             println!("== state push / pull: {}", workload.label);
             match super::state::measure(&foldup, workload, &scratch, options.reps.min(3)) {
@@ -209,7 +213,10 @@ pub fn run(options: &Options) -> Result<()> {
         .filter(|w| w.workload.models.is_some_and(|m| m >= 100))
         .map(|w| w.workload.clone())
         .collect();
-    let impact = if impact_workloads.is_empty() {
+    let impact = if options.skip_impact {
+        notes.push("The impact rows were skipped (`--no-impact`).".into());
+        None
+    } else if impact_workloads.is_empty() {
         None
     } else {
         match super::impact::measure_all(
