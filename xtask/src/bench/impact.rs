@@ -311,7 +311,7 @@ pub fn run(options: &super::Options, foldup: &Path) -> Result<()> {
         &workloads,
         &scratch,
         options.reps,
-        &super::run::command_line(options),
+        &super::run::shown_command(options),
     )?;
     let text = section(&result);
     println!("{text}");

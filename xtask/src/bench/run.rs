@@ -314,6 +314,18 @@ fn write_report(results: &Results, out: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The command line, with `FOLDUP_BENCH_BIN=…` in front when it named the binary measured.
+pub(super) fn shown_command(options: &Options) -> String {
+    match &options.foldup {
+        Some(binary) => format!(
+            "FOLDUP_BENCH_BIN={} {}",
+            crate::base::repo::relative(binary),
+            command_line(options)
+        ),
+        None => command_line(options),
+    }
+}
+
 pub(super) fn command_line(options: &Options) -> String {
     let args: Vec<String> = std::env::args().skip(2).collect();
     let mut line = String::from("cargo xtask bench");

@@ -29,7 +29,12 @@ pub mod names {
     pub const PULL_MOTO: &str = "foldup state pull (moto S3)";
     pub const BOTO3_UP: &str = "boto3 upload_file, the same files (moto S3)";
     pub const BOTO3_DOWN: &str = "boto3 download_file, the same files (moto S3)";
+    pub const PUSH_BIG: &str = "foldup state push (moto S3), manifest.json padded by 150 MB";
+    pub const PULL_BIG: &str = "foldup state pull (moto S3), manifest.json padded by 150 MB";
 }
+
+/// What the padded manifest adds: enough that a push or pull holding a file whole would show it.
+const PADDING: usize = 150 * 1000 * 1000;
 
 /// The measurements of the state rows of one workload.
 #[derive(Serialize, Deserialize, Clone)]
@@ -44,6 +49,9 @@ pub struct StateResult {
     pub files: Vec<(String, u64)>,
     pub reps: usize,
     pub summaries: Vec<Summary>,
+    /// The foldup measured: its version and binary size.
+    #[serde(default)]
+    pub foldup: String,
     /// moto's version, for the report.
     pub moto: String,
     pub boto3: String,
@@ -356,6 +364,46 @@ pub fn measure(
         }
         println!("     state round {}/{reps} done", rep + 1);
     }
+    // Memory against file size: the same push and pull with the manifest 150 MB larger (a
+    // top-level string field added, which dbt and foldup ignore).
+    let padded = padded_target(workload, &scratch)?;
+    let padded_target = padded.as_os_str().to_owned();
+    let mut big: Vec<(Case, Vec<Sample>)> = Vec::new();
+    for rep in 0..reps.min(3) {
+        let store = format!("s3://{BUCKET}/padded-r{rep}");
+        let into = scratch.join(format!("pulled-padded-r{rep}"));
+        let cases = [
+            foldup_case(
+                names::PUSH_BIG,
+                "foldup state push --provider local --run-type production --target-folder $PADDED",
+                &["state", "push", "--run-type", "production"],
+                store.clone(),
+            )
+            .args([OsString::from("--target-folder"), padded_target.clone()]),
+            foldup_case(
+                names::PULL_BIG,
+                "foldup state pull --provider local --run-type pull_request --into DIR",
+                &["state", "pull", "--run-type", "pull_request"],
+                store,
+            )
+            .args([OsString::from("--into"), into.as_os_str().to_owned()]),
+        ];
+        for (index, case) in cases.into_iter().enumerate() {
+            let sample = measure::timed(&case, &scratch)?;
+            if big.len() <= index {
+                big.push((case, Vec::new()));
+            }
+            big[index].1.push(sample);
+        }
+        ensure!(
+            fs::metadata(into.join("manifest.json"))?.len()
+                == fs::metadata(padded.join("manifest.json"))?.len(),
+            "the padded manifest did not come back whole"
+        );
+        let _ = fs::remove_dir_all(&into);
+    }
+    let _ = fs::remove_dir_all(&padded);
+    samples.extend(big);
     let summaries: Vec<Summary> = samples
         .iter()
         .map(|(case, samples)| Summary::from_samples(case, samples, true))
@@ -368,8 +416,15 @@ pub fn measure(
         );
     }
     let (moto_version, boto3_version) = versions(&python);
+    let version = Command::new(foldup)
+        .arg("--version")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let binary_size = fs::metadata(foldup).map(|m| m.len()).unwrap_or(0);
     Ok(StateResult {
         command: String::new(),
+        foldup: format!("{version}, binary {:.2} MB", binary_size as f64 / 1e6),
         started,
         load: format!("{load_before} / {}", super::run::load_average()),
         label: workload.label.clone(),
@@ -379,6 +434,40 @@ pub fn measure(
         moto: moto_version,
         boto3: boto3_version,
     })
+}
+
+/// A copy of the workload's state files whose manifest.json has [`PADDING`] more bytes: a
+/// string field at the start of its top-level object.
+fn padded_target(workload: &Workload, scratch: &Path) -> Result<PathBuf> {
+    use std::io::Write as _;
+    let padded = scratch.join("padded-target");
+    fs::create_dir_all(&padded)?;
+    for entry in fs::read_dir(&workload.target)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        if entry.file_type()?.is_file() && name.to_string_lossy().ends_with(".json") {
+            fs::copy(entry.path(), padded.join(&name))?;
+        }
+    }
+    let manifest = fs::read(workload.target.join("manifest.json"))?;
+    let open = manifest
+        .iter()
+        .position(|b| *b == b'{')
+        .context("manifest.json is not a JSON object")?;
+    let mut out = std::io::BufWriter::new(fs::File::create(padded.join("manifest.json"))?);
+    out.write_all(&manifest[..=open])?;
+    out.write_all(b"\"foldup_bench_padding\": \"")?;
+    let chunk = vec![b'x'; 1 << 20];
+    let mut left = PADDING;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        out.write_all(&chunk[..n])?;
+        left -= n;
+    }
+    out.write_all(b"\",")?;
+    out.write_all(&manifest[open + 1..])?;
+    out.flush()?;
+    Ok(padded)
 }
 
 /// Files (relative names) and their sizes, sorted.
@@ -423,7 +512,7 @@ pub fn section(result: &StateResult) -> String {
     );
     let _ = writeln!(
         md,
-        "`{}` (xtask/src/bench/state.rs), {}, load average (1 min) at start / end {}. Medians of \
+        "`{}` (xtask/src/bench/state.rs), {}, {}, load average (1 min) at start / end {}. Medians of \
          {} rounds after one untimed round; each round runs every command once, in the order below, with a \
          key prefix (and folders) of its own. moto {} (`moto_server`, S3 in memory, on 127.0.0.1) \
          is the store; boto3 {} moves the same files to and from the same moto in the same round, \
@@ -433,6 +522,7 @@ pub fn section(result: &StateResult) -> String {
          CPU (user + system) and peak RSS of the command (foldup, python) come from GNU time; \
          moto's own work is in the wall time only.\n",
         result.command,
+        result.foldup,
         result.started,
         result.load,
         result.reps,
@@ -448,6 +538,7 @@ pub fn section(result: &StateResult) -> String {
         let against = match summary.name.as_str() {
             names::PUSH_MOTO | names::BOTO3_UP => base(names::BOTO3_UP),
             names::PULL_MOTO | names::BOTO3_DOWN => base(names::BOTO3_DOWN),
+            names::PUSH_BIG | names::PULL_BIG => f64::NAN,
             _ => base(names::CP_LOCAL),
         };
         row(&mut md, summary, &[against]);
@@ -468,25 +559,39 @@ pub fn section(result: &StateResult) -> String {
         .map(|(_, size)| *size)
         .max()
         .unwrap_or(0);
-    let peak = result
-        .summaries
-        .iter()
-        .filter(|s| s.ok() && s.name.starts_with("foldup"))
-        .filter_map(|s| s.rss_kib.map(|rss| (rss, s.name.clone())))
-        .max();
-    if let Some((rss, name)) = peak {
+    let rss = |name: &str| find(&result.summaries, name).and_then(|s| s.rss_kib);
+    // Growth of more than a tenth of the padding counts as holding the file.
+    let grows = |small: u64, big: u64| (big as f64 - small as f64) * 1024.0 > PADDING as f64 / 10.0;
+    if let (Some(push), Some(pull), Some(push_big), Some(pull_big)) = (
+        rss(names::PUSH_MOTO),
+        rss(names::PULL_MOTO),
+        rss(names::PUSH_BIG),
+        rss(names::PULL_BIG),
+    ) {
         let _ = writeln!(
             md,
-            "\nfoldup's largest peak RSS here is {} ({name}), against {:.1} MB for the largest \
-             file it moves and {:.1} MB in all: {}.",
-            mib(rss),
+            "\nMemory against file size: with the largest file at {:.1} MB, foldup's push to moto \
+             peaks at {} and its pull at {}; with manifest.json {:.0} MB larger (the last two rows, \
+             medians of up to 3 runs), at {} and {}: {}. The pull streams each file to disk while \
+             hashing it; the push reads and sends 8 MiB parts (one being read, one being filled, \
+             up to two in flight), so its peak follows the part size; it is {} the upload's \
+             32 MB goal.",
             largest as f64 / 1e6,
-            result.bytes() as f64 / 1e6,
-            if (rss * 1024) < largest {
-                "the files stream through, none is held whole"
+            mib(push),
+            mib(pull),
+            PADDING as f64 / 1e6,
+            mib(push_big),
+            mib(pull_big),
+            if grows(push, push_big) || grows(pull, pull_big) {
+                "peak memory grows with the file size"
             } else {
-                "not below the largest file, so this workload cannot show whether files stream"
-            }
+                "peak memory does not grow with the file size"
+            },
+            if push.max(push_big) as f64 * 1024.0 > 32e6 {
+                "above"
+            } else {
+                "within"
+            },
         );
     }
     let _ = writeln!(
@@ -516,7 +621,7 @@ pub fn run(options: &super::Options, foldup: &Path) -> Result<()> {
     fs::create_dir_all(&scratch)?;
     println!("== state push / pull: {}", workload.label);
     let mut result = measure(foldup, &workload, &scratch, options.reps)?;
-    result.command = super::run::command_line(options);
+    result.command = super::run::shown_command(options);
     let text = section(&result);
     println!("{text}");
     let out = crate::repo_root().join("target/bench/state.md");
