@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use foldup_core::Env;
 use object_store::path::Path as ObjectPath;
-use object_store::{ClientOptions, ObjectStore, RetryConfig};
+use object_store::ObjectStore;
 
-use crate::error::{StateError, StateErrorKind};
+use crate::error::StateError;
 
 /// How hard to try before calling a store unreachable.
 #[derive(Debug, Clone, Copy)]
@@ -72,123 +72,146 @@ impl Store {
             };
             return open_local(path, url, scrub, create);
         }
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(bad("names no bucket or container"));
+        #[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+        return open_cloud(url, &scheme, rest, env, network, scrub, &bad);
+        #[cfg(not(any(feature = "aws", feature = "gcp", feature = "azure")))]
+        {
+            let _ = (env, network, scrub);
+            Err(match scheme.as_str() {
+                "s3" | "gs" | "az" => bad("needs a backend this foldup was built without"),
+                _ => bad("has a scheme foldup does not know"),
+            })
         }
-        let prefix = ObjectPath::parse(prefix.trim_matches('/'))
-            .map_err(|_| bad("has a prefix that is not a valid object key"))?;
-        let retry = RetryConfig {
-            max_retries: network.attempts.saturating_sub(1) as usize,
-            retry_timeout: network.total,
-            backoff: object_store::BackoffConfig {
-                init_backoff: Duration::from_millis(200),
-                max_backoff: Duration::from_secs(5),
-                base: 2.0,
-            },
-        };
-        let options = |allow_http: bool| {
-            ClientOptions::new()
-                .with_connect_timeout(network.connect_timeout)
-                .with_timeout(network.request_timeout)
-                .with_allow_http(allow_http)
-                .with_user_agent(
-                    format!("foldup/{}", env!("CARGO_PKG_VERSION"))
-                        .parse()
-                        .expect("a valid header value"),
-                )
-        };
-        let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme.as_str() {
-            #[cfg(feature = "aws")]
-            "s3" => {
-                use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
-                let mut builder = AmazonS3Builder::new();
-                let (settings, http) = cloud_settings(env, "AWS_", &AmazonS3ConfigKey::Endpoint);
-                for (config, value) in settings {
-                    builder = builder.with_config(config, value);
-                }
-                builder
-                    .with_bucket_name(bucket)
-                    .with_retry(retry)
-                    .with_client_options(options(http))
-                    .build()
-                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            }
-            #[cfg(feature = "gcp")]
-            "gs" => {
-                use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
-                let mut builder = GoogleCloudStorageBuilder::new();
-                let (settings, mut http) =
-                    cloud_settings(env, "GOOGLE_", &GoogleConfigKey::BaseUrl);
-                for (config, value) in settings {
-                    builder = builder.with_config(config, value);
-                }
-                // The emulator convention of Google's own client libraries.
-                if let Some(host) = env.get("STORAGE_EMULATOR_HOST") {
-                    let host = host.trim_end_matches('/');
-                    let host = if host.contains("://") {
-                        host.to_owned()
-                    } else {
-                        format!("http://{host}")
-                    };
-                    http = host.starts_with("http://");
-                    // Emulators take no credentials; object_store still asks for a token on
-                    // uploads, so hand it a placeholder rather than the metadata server's.
-                    builder = builder
-                        .with_config(GoogleConfigKey::BaseUrl, host)
-                        .with_config(GoogleConfigKey::BearerToken, "storage-emulator")
-                        .with_skip_signature(true);
-                }
-                builder
-                    .with_bucket_name(bucket)
-                    .with_retry(retry)
-                    .with_client_options(options(http))
-                    .build()
-                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            }
-            #[cfg(feature = "azure")]
-            "az" => {
-                use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
-                let mut builder = MicrosoftAzureBuilder::new();
-                let (settings, http) = cloud_settings(env, "AZURE_", &AzureConfigKey::Endpoint);
-                for (config, value) in settings {
-                    builder = builder.with_config(config, value);
-                }
-                builder
-                    .with_container_name(bucket)
-                    .with_retry(retry)
-                    .with_client_options(options(http))
-                    .build()
-                    .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            }
-            #[allow(unreachable_patterns)]
-            "s3" | "gs" | "az" => {
-                return Err(bad("needs a backend this foldup was built without"));
-            }
-            _ => return Err(bad("has a scheme foldup does not know")),
-        };
-        let inner = built.map_err(|e| {
-            StateError::new(
-                StateErrorKind::Auth,
-                format!(
-                    "cannot set up the state store {url}: {}; check the cloud's standard variables (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) in this job",
-                    scrub.clean(&e.to_string())
-                ),
-            )
-        })?;
-        Ok(Store {
-            inner,
-            prefix,
-            shown: url.to_owned(),
-            scrub,
-            local: None,
-        })
     }
 
     /// The store as the user wrote it.
     pub fn shown(&self) -> &str {
         &self.shown
     }
+}
+
+/// A cloud store (`s3://`, `gs://`, `az://`), with the backends this foldup was built with.
+#[cfg(any(feature = "aws", feature = "gcp", feature = "azure"))]
+fn open_cloud(
+    url: &str,
+    scheme: &str,
+    rest: &str,
+    env: &Env,
+    network: Network,
+    scrub: Scrubber,
+    bad: &dyn Fn(&str) -> StateError,
+) -> Result<Store, StateError> {
+    use object_store::{ClientOptions, RetryConfig};
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(bad("names no bucket or container"));
+    }
+    let prefix = ObjectPath::parse(prefix.trim_matches('/'))
+        .map_err(|_| bad("has a prefix that is not a valid object key"))?;
+    let retry = RetryConfig {
+        max_retries: network.attempts.saturating_sub(1) as usize,
+        retry_timeout: network.total,
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(200),
+            max_backoff: Duration::from_secs(5),
+            base: 2.0,
+        },
+    };
+    let options = |allow_http: bool| {
+        ClientOptions::new()
+            .with_connect_timeout(network.connect_timeout)
+            .with_timeout(network.request_timeout)
+            .with_allow_http(allow_http)
+            .with_user_agent(
+                format!("foldup/{}", env!("CARGO_PKG_VERSION"))
+                    .parse()
+                    .expect("a valid header value"),
+            )
+    };
+    let built: Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme {
+        #[cfg(feature = "aws")]
+        "s3" => {
+            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+            let mut builder = AmazonS3Builder::new();
+            let (settings, http) = cloud_settings(env, "AWS_", &AmazonS3ConfigKey::Endpoint);
+            for (config, value) in settings {
+                builder = builder.with_config(config, value);
+            }
+            builder
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .with_client_options(options(http))
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        }
+        #[cfg(feature = "gcp")]
+        "gs" => {
+            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+            let mut builder = GoogleCloudStorageBuilder::new();
+            let (settings, mut http) = cloud_settings(env, "GOOGLE_", &GoogleConfigKey::BaseUrl);
+            for (config, value) in settings {
+                builder = builder.with_config(config, value);
+            }
+            // The emulator convention of Google's own client libraries.
+            if let Some(host) = env.get("STORAGE_EMULATOR_HOST") {
+                let host = host.trim_end_matches('/');
+                let host = if host.contains("://") {
+                    host.to_owned()
+                } else {
+                    format!("http://{host}")
+                };
+                http = host.starts_with("http://");
+                // Emulators take no credentials; object_store still asks for a token on
+                // uploads, so hand it a placeholder rather than the metadata server's.
+                builder = builder
+                    .with_config(GoogleConfigKey::BaseUrl, host)
+                    .with_config(GoogleConfigKey::BearerToken, "storage-emulator")
+                    .with_skip_signature(true);
+            }
+            builder
+                .with_bucket_name(bucket)
+                .with_retry(retry)
+                .with_client_options(options(http))
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        }
+        #[cfg(feature = "azure")]
+        "az" => {
+            use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+            let mut builder = MicrosoftAzureBuilder::new();
+            let (settings, http) = cloud_settings(env, "AZURE_", &AzureConfigKey::Endpoint);
+            for (config, value) in settings {
+                builder = builder.with_config(config, value);
+            }
+            builder
+                .with_container_name(bucket)
+                .with_retry(retry)
+                .with_client_options(options(http))
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        }
+        #[allow(unreachable_patterns)]
+        "s3" | "gs" | "az" => {
+            return Err(bad("needs a backend this foldup was built without"));
+        }
+        _ => return Err(bad("has a scheme foldup does not know")),
+    };
+    let inner = built.map_err(|e| {
+        StateError::new(
+            crate::error::StateErrorKind::Auth,
+            format!(
+                "cannot set up the state store {url}: {}; check the cloud's standard variables (AWS_*, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_*) in this job",
+                scrub.clean(&e.to_string())
+            ),
+        )
+    })?;
+    Ok(Store {
+        inner,
+        prefix,
+        shown: url.to_owned(),
+        scrub,
+        local: None,
+    })
 }
 
 fn open_local(

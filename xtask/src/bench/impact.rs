@@ -21,6 +21,7 @@ use super::python::Venvs;
 use super::workload::{self, Workload};
 
 /// One workload's row.
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
 pub struct Row {
     pub label: String,
     pub manifests_bytes: u64,
@@ -210,6 +211,42 @@ pub fn measure(
     })
 }
 
+/// The impact rows of one run, and how to run it again.
+#[derive(serde::Serialize, serde::Deserialize, Clone)]
+pub struct ImpactResult {
+    pub command: String,
+    pub started: String,
+    /// The 1-minute load average at the start and the end of these rows.
+    pub load: String,
+    pub reps: usize,
+    pub rows: Vec<Row>,
+}
+
+/// Measures every workload in turn.
+pub fn measure_all(
+    foldup: &Path,
+    venvs: &Venvs,
+    workloads: &[Workload],
+    scratch: &Path,
+    reps: usize,
+    command: &str,
+) -> Result<ImpactResult> {
+    let started = super::run::utc_now();
+    let load_before = super::run::load_average();
+    let mut rows = Vec::new();
+    for workload in workloads {
+        println!("== impact on {}", workload.label);
+        rows.push(measure(foldup, venvs, workload, scratch, reps)?);
+    }
+    Ok(ImpactResult {
+        command: command.to_owned(),
+        started,
+        load: format!("{load_before} / {}", super::run::load_average()),
+        reps,
+        rows,
+    })
+}
+
 /// The rows as a Markdown table.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
@@ -233,23 +270,54 @@ pub fn table(rows: &[Row]) -> String {
     out
 }
 
-/// `cargo xtask bench --impact`: the impact rows alone, printed and written to
-/// `target/bench/impact.md`.
+/// The report's section for these rows (between the markers `--impact` rewrites).
+pub fn section(result: &ImpactResult) -> String {
+    let mut md = String::new();
+    let _ = writeln!(
+        md,
+        "## `foldup impact` against `dbt ls --select state:modified+`\n"
+    );
+    let _ = writeln!(
+        md,
+        "`{}` (xtask/src/bench/impact.rs), {}, load average (1 min) at start / end {}. Base: each \
+         workload's manifest (dbt 1.10 wrote it); PR: the project with every hundredth model's SQL \
+         changed, parsed by dbt (not timed). Both commands run in the same bench, medians of {} \
+         (peak RSS: the largest), and the bench fails unless their selections are equal. dbt ls \
+         has dbt's partial-parse file, which only helps it.\n",
+        result.command, result.started, result.load, result.reps
+    );
+    let _ = writeln!(
+        md,
+        "Goals (issue 14): at least 20× faster than dbt, and peak memory below the two manifests' \
+         size on disk.\n"
+    );
+    md.push_str(&table(&result.rows));
+    super::report::marked("impact", &md)
+}
+
+/// `cargo xtask bench --impact`: the impact rows alone, printed, written to
+/// `target/bench/impact.md` and put in their section of the report (`--out`).
 pub fn run(options: &super::Options, foldup: &Path) -> Result<()> {
     let venvs = Venvs::ensure(&options.cache, &options.python)?;
     let scratch = options.cache.join("scratch-impact");
     fs::create_dir_all(&scratch)?;
-    let mut rows = Vec::new();
+    let mut workloads = Vec::new();
     for models in options.models.iter().filter(|m| **m >= 100) {
-        let workload = workload::dbt_workload(&options.cache, &venvs, *models)?;
-        println!("== impact on {}", workload.label);
-        rows.push(measure(foldup, &venvs, &workload, &scratch, options.reps)?);
+        workloads.push(workload::dbt_workload(&options.cache, &venvs, *models)?);
     }
-    let text = table(&rows);
+    let result = measure_all(
+        foldup,
+        &venvs,
+        &workloads,
+        &scratch,
+        options.reps,
+        &super::run::shown_command(options),
+    )?;
+    let text = section(&result);
     println!("{text}");
     let out = crate::repo_root().join("target/bench/impact.md");
     fs::create_dir_all(out.parent().context("a parent")?)?;
     fs::write(&out, &text)?;
     println!("wrote {}", out.display());
-    Ok(())
+    super::report::splice(&options.out, "impact", &text)
 }

@@ -93,7 +93,7 @@ impl Case {
 }
 
 /// What one run cost.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, serde::Deserialize)]
 pub struct Sample {
     pub wall: f64,
     /// User + system CPU seconds (10 ms resolution).

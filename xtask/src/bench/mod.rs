@@ -1,4 +1,5 @@
-//! `cargo xtask bench [--quick] [--models N,...] [--reps N] [--big-mb N] [--no-install] [--out FILE]`
+//! `cargo xtask bench [--quick] [--models N,...] [--reps N] [--big-mb N] [--no-install] [--out FILE]
+//! [--impact] [--state]`
 //!
 //! Measures foldup against datafold-sdk 0.4.1 and against the hardware floor, on dbt target
 //! folders written by dbt itself, and writes the results to `docs/BENCHMARKS.md`.
@@ -9,6 +10,7 @@ mod measure;
 mod python;
 mod report;
 mod run;
+mod state;
 mod workload;
 
 use std::path::PathBuf;
@@ -37,10 +39,17 @@ pub struct Options {
     pub foldup: Option<PathBuf>,
     /// Only `foldup impact` against `dbt ls --select state:modified+` (bench/impact.rs).
     pub impact_only: bool,
+    /// Only `foldup state push` / `pull` against boto3 (bench/state.rs).
+    pub state_only: bool,
+    /// Leave the state rows out of a full run (`--no-state`).
+    pub skip_state: bool,
+    /// Leave the impact rows out of a full run (`--no-impact`).
+    pub skip_impact: bool,
 }
 
 const USAGE: &str = "usage: cargo xtask bench [--quick] [--models N,N,...] [--reps N] [--big-mb N] \
-[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only] [--render-only] [--impact]\n\
+[--install-reps N] [--out FILE] [--python PYTHON] [--generate-only] [--render-only] [--impact] [--state] [--no-impact] [--no-state]\n\
+  --impact and --state measure only those rows (--state on the largest workload of --models) and rewrite only their section of the report\n\
   environment: FOLDUP_BENCH_CACHE (default ~/.cache/foldup-bench), FOLDUP_BENCH_BIN (a foldup binary to measure), FOLDUP_BENCH_TESTSERVER (a foldup-testserver binary)";
 
 pub fn run(args: &[String]) -> Result<()> {
@@ -48,7 +57,7 @@ pub fn run(args: &[String]) -> Result<()> {
     if options.render_only {
         return run::render_only(&options);
     }
-    if options.impact_only {
+    if options.impact_only || options.state_only {
         let foldup = options
             .foldup
             .clone()
@@ -60,7 +69,13 @@ pub fn run(args: &[String]) -> Result<()> {
                 &["build", "--release", "--quiet", "-p", "foldup"],
             )?;
         }
-        return impact::run(&options, &foldup);
+        if options.impact_only {
+            impact::run(&options, &foldup)?;
+        }
+        if options.state_only {
+            state::run(&options, &foldup)?;
+        }
+        return Ok(());
     }
     run::run(&options)
 }
@@ -97,6 +112,9 @@ fn parse(args: &[String]) -> Result<Options> {
         render_only: false,
         foldup: std::env::var_os("FOLDUP_BENCH_BIN").map(PathBuf::from),
         impact_only: false,
+        state_only: false,
+        skip_state: false,
+        skip_impact: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -131,6 +149,9 @@ fn parse(args: &[String]) -> Result<Options> {
             "--generate-only" => options.generate_only = true,
             "--render-only" => options.render_only = true,
             "--impact" => options.impact_only = true,
+            "--state" => options.state_only = true,
+            "--no-state" => options.skip_state = true,
+            "--no-impact" => options.skip_impact = true,
             "--help" | "-h" => {
                 println!("{USAGE}");
                 std::process::exit(0);

@@ -1,6 +1,10 @@
 //! `docs/BENCHMARKS.md`, written from one run's measurements.
 
 use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+
+use anyhow::{Context, Result};
 
 use super::measure::Summary;
 use super::run::{names, Results, WorkloadResult};
@@ -18,7 +22,7 @@ pub fn short(summary: &Summary) -> String {
     }
 }
 
-fn seconds(value: f64) -> String {
+pub(super) fn seconds(value: f64) -> String {
     if value.is_nan() {
         "–".into()
     } else if value < 0.1 {
@@ -28,7 +32,7 @@ fn seconds(value: f64) -> String {
     }
 }
 
-fn mib(kib: u64) -> String {
+pub(super) fn mib(kib: u64) -> String {
     format!("{:.1} MB", kib as f64 * 1024.0 / 1e6)
 }
 
@@ -55,7 +59,7 @@ fn cpu(value: f64) -> String {
     }
 }
 
-fn find<'a>(summaries: &'a [Summary], name: &str) -> Option<&'a Summary> {
+pub(super) fn find<'a>(summaries: &'a [Summary], name: &str) -> Option<&'a Summary> {
     summaries.iter().find(|s| s.name == name && s.ok())
 }
 
@@ -305,6 +309,15 @@ pub fn render(results: &Results) -> String {
         }
     }
 
+    if let Some(state) = &results.state {
+        md.push('\n');
+        md.push_str(&super::state::section(state));
+    }
+    if let Some(impact) = &results.impact {
+        md.push('\n');
+        md.push_str(&super::impact::section(impact));
+    }
+
     if !results.notes.is_empty() {
         let _ = writeln!(md, "\n## Notes\n");
         for note in &results.notes {
@@ -535,7 +548,7 @@ fn workload_section(md: &mut String, result: &WorkloadResult) {
     }
 }
 
-fn row(md: &mut String, summary: &Summary, bases: &[f64]) {
+pub(super) fn row(md: &mut String, summary: &Summary, bases: &[f64]) {
     if let Some(error) = &summary.error {
         let first = error.lines().next().unwrap_or_default().replace('|', "\\|");
         let _ = write!(md, "| {} | failed: {first} |", summary.name);
@@ -559,4 +572,36 @@ fn row(md: &mut String, summary: &Summary, bases: &[f64]) {
         let _ = write!(md, " {} |", ratio(summary.wall, *base));
     }
     md.push('\n');
+}
+
+/// A section of the report that `cargo xtask bench --impact` / `--state` can rewrite alone: `body`
+/// between the markers named `name`.
+pub fn marked(name: &str, body: &str) -> String {
+    format!(
+        "<!-- bench:{name} (written by `cargo xtask bench`, or alone by `cargo xtask bench --{name}`) -->\n{}\n<!-- /bench:{name} -->\n",
+        body.trim_end()
+    )
+}
+
+/// Puts a [`marked`] section into the report at `out`: in place of the one already there, else
+/// at the end (a report that does not exist yet is the section alone).
+pub fn splice(out: &Path, name: &str, section: &str) -> Result<()> {
+    let existing = fs::read_to_string(out).unwrap_or_default();
+    let start_marker = format!("<!-- bench:{name} ");
+    let end_marker = format!("<!-- /bench:{name} -->\n");
+    let text = match (existing.find(&start_marker), existing.find(&end_marker)) {
+        (Some(start), Some(end)) if start < end => format!(
+            "{}{section}{}",
+            &existing[..start],
+            &existing[end + end_marker.len()..]
+        ),
+        _ if existing.is_empty() => section.to_owned(),
+        _ => format!("{}\n\n{section}", existing.trim_end()),
+    };
+    if let Some(parent) = out.parent() {
+        fs::create_dir_all(parent)?;
+    }
+    fs::write(out, text).with_context(|| format!("writing {}", out.display()))?;
+    println!("== wrote the {name} section of {}", out.display());
+    Ok(())
 }

@@ -61,6 +61,12 @@ pub struct Results {
     pub install_sizes: Vec<(String, u64)>,
     pub install_note: String,
     pub notes: Vec<String>,
+    /// `foldup state push` / `pull` against boto3 (bench/state.rs); absent in older runs.
+    #[serde(default)]
+    pub state: Option<super::state::StateResult>,
+    /// `foldup impact` against `dbt ls` (bench/impact.rs); absent in older runs.
+    #[serde(default)]
+    pub impact: Option<super::impact::ImpactResult>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -175,6 +181,61 @@ pub fn run(options: &Options) -> Result<()> {
         });
     }
 
+    let command = command_line(options);
+    let largest = workload_results
+        .iter()
+        .filter(|w| w.workload.models.is_some())
+        .max_by_key(|w| w.workload.models)
+        .map(|w| w.workload.clone());
+    let state = match &largest {
+        _ if options.skip_state => {
+            notes.push("The state rows were skipped (`--no-state`).".into());
+            None
+        }
+        Some(workload) => {
+            println!("== state push / pull: {}", workload.label);
+            match super::state::measure(&foldup, workload, &scratch, options.reps.min(3)) {
+                Ok(mut result) => {
+                    result.command = command.clone();
+                    Some(result)
+                }
+                Err(error) => {
+                    println!("     state rows failed: {error:#}");
+                    notes.push(format!("The state rows were not measured: {error:#}"));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let impact_workloads: Vec<Workload> = workload_results
+        .iter()
+        .filter(|w| w.workload.models.is_some_and(|m| m >= 100))
+        .map(|w| w.workload.clone())
+        .collect();
+    let impact = if options.skip_impact {
+        notes.push("The impact rows were skipped (`--no-impact`).".into());
+        None
+    } else if impact_workloads.is_empty() {
+        None
+    } else {
+        match super::impact::measure_all(
+            &foldup,
+            &venvs,
+            &impact_workloads,
+            &scratch,
+            options.reps.min(3),
+            &command,
+        ) {
+            Ok(result) => Some(result),
+            Err(error) => {
+                println!("     impact rows failed: {error:#}");
+                notes.push(format!("The impact rows were not measured: {error:#}"));
+                None
+            }
+        }
+    };
+
     let installed = if options.install_reps > 0 {
         println!("== install ({} runs each)", options.install_reps);
         install(&root, &foldup, options, &scratch)?
@@ -188,7 +249,7 @@ pub fn run(options: &Options) -> Result<()> {
     };
 
     let results = Results {
-        command: command_line(options),
+        command,
         cache: options.cache.clone(),
         started: utc_now(),
         elapsed_seconds: started.elapsed().as_secs_f64(),
@@ -208,6 +269,8 @@ pub fn run(options: &Options) -> Result<()> {
         install_sizes: installed.sizes,
         install_note: installed.note,
         notes,
+        state,
+        impact,
     };
     let saved = results_file(&root, options.quick);
     if let Some(parent) = saved.parent() {
@@ -251,7 +314,19 @@ fn write_report(results: &Results, out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn command_line(options: &Options) -> String {
+/// The command line, with `FOLDUP_BENCH_BIN=…` in front when it named the binary measured.
+pub(super) fn shown_command(options: &Options) -> String {
+    match &options.foldup {
+        Some(binary) => format!(
+            "FOLDUP_BENCH_BIN={} {}",
+            crate::base::repo::relative(binary),
+            command_line(options)
+        ),
+        None => command_line(options),
+    }
+}
+
+pub(super) fn command_line(options: &Options) -> String {
     let args: Vec<String> = std::env::args().skip(2).collect();
     let mut line = String::from("cargo xtask bench");
     for arg in &args {
@@ -758,7 +833,7 @@ fn machine() -> Result<Vec<(String, String)>> {
 }
 
 /// The 1-minute load average: other work on the machine during the run shows here.
-fn load_average() -> String {
+pub(super) fn load_average() -> String {
     fs::read_to_string("/proc/loadavg")
         .ok()
         .and_then(|text| text.split_whitespace().next().map(str::to_string))
@@ -841,6 +916,6 @@ fn versions(foldup: &Path, venvs: &Venvs) -> Result<Vec<(String, String)>> {
 }
 
 /// The current UTC date and time, from `date` (no date crate needed for one line).
-fn utc_now() -> String {
+pub(super) fn utc_now() -> String {
     first_line(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"]))
 }
