@@ -391,6 +391,23 @@ fn a_tampered_object_fails_with_3_and_leaves_the_old_folder_as_it_was() {
 }
 
 #[test]
+fn an_object_longer_than_its_record_fails_with_3() {
+    let store = tempfile::tempdir().unwrap();
+    let url = store.path().to_str().unwrap();
+    let project = Project::new("acme/warehouse", "main");
+    project.push(url, &[]).expect_code(0);
+    // More than one read of the copy buffer past the recorded size.
+    let manifest = stored_file(store.path(), "manifest.json");
+    let mut bytes = std::fs::read(&manifest).unwrap();
+    bytes.extend(std::iter::repeat_n(b' ', 3 << 20));
+    std::fs::write(&manifest, bytes).unwrap();
+
+    let run = project.pull(url, &[], &[]).expect_code(3);
+    run.expect_one_sentence("manifest.json of commit");
+    assert!(!project.path().join(".foldup/state").exists());
+}
+
+#[test]
 fn a_missing_object_fails_with_3() {
     let store = tempfile::tempdir().unwrap();
     let url = store.path().to_str().unwrap();
