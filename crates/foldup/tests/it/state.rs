@@ -828,8 +828,8 @@ fn fake_gcs_with(fill: impl FnOnce(&Path)) -> Emulator {
     Emulator::start(command, port, data)
 }
 
-/// fake-gcs-server lacks the XML API upload that object_store uses for GCS writes, so the GCS
-/// test checks the read path: a state pushed to a local folder is served by fake-gcs-server
+/// fake-gcs-server lacks the XML API upload that object_store uses for GCS writes (its issue
+/// #331; docs/STATE.md, "Tested against"), so the GCS test checks the read path: a state pushed to a local folder is served by fake-gcs-server
 /// (objects with the same names), and pull fetches and verifies it through gs://.
 #[test]
 fn gcs_on_fake_gcs_server_pulls_and_verifies_a_stored_state() {
