@@ -327,8 +327,8 @@ async fn receive(
 ) -> Result<VerifyingSink, Fetch> {
     match payload {
         // A local store hands over the file itself: copy it in large reads on the blocking pool.
-        // Its stream would take 8 KiB per blocking hop, several times the CPU of a pull over HTTP
-        // (docs/BENCHMARKS.md, state rows).
+        // Its stream takes 8 KiB per blocking hop: a 4,000-model pull took 0.25 s of CPU that
+        // way, 0.04 s this way (`cargo xtask bench --state --models 4000`).
         GetResultPayload::File(source, _) => {
             tokio::task::spawn_blocking(move || sink.copy_from(source).map(|()| sink))
                 .await
