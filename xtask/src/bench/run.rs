@@ -182,9 +182,11 @@ pub fn run(options: &Options) -> Result<()> {
     }
 
     let command = command_line(options);
+    // The largest dbt project: the synthetic workload counts its base's models but has no
+    // project for a push to name.
     let largest = workload_results
         .iter()
-        .filter(|w| w.workload.models.is_some())
+        .filter(|w| w.workload.project().is_some())
         .max_by_key(|w| w.workload.models)
         .map(|w| w.workload.clone());
     let state = match &largest {

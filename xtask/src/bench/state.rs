@@ -186,10 +186,12 @@ fn s3_env(moto: &Moto) -> Vec<(String, OsString)> {
 /// A git clone of `bench/warehouse` on `main` holding the workload's `dbt_project.yml`: what
 /// `foldup state push` keys the state by (repository, dbt project, commit, branch).
 fn project(workload: &Workload, dir: &Path) -> Result<()> {
-    let source = workload
-        .target
-        .parent()
-        .context("the workload's target has a project folder")?;
+    let source = workload.project().with_context(|| {
+        format!(
+            "the state rows need a dbt project; {} is only a target folder",
+            workload.label
+        )
+    })?;
     fs::create_dir_all(dir)?;
     fs::copy(source.join("dbt_project.yml"), dir.join("dbt_project.yml"))?;
     let git = |args: &[&str]| -> Result<()> {

@@ -42,6 +42,16 @@ pub struct Workload {
     pub provenance: String,
 }
 
+impl Workload {
+    /// The dbt project folder that wrote the target, when there is one (the synthetic workload
+    /// has only a target folder).
+    pub fn project(&self) -> Option<&Path> {
+        self.target
+            .parent()
+            .filter(|dir| dir.join("dbt_project.yml").is_file())
+    }
+}
+
 /// Where a workload with `models` models is kept.
 fn model_dir(cache: &Path, models: usize) -> PathBuf {
     cache.join(format!("workloads/dbt-{models}"))
