@@ -2,6 +2,8 @@
 //! built-in `providers/*.toml`, or a user's `[providers.NAME]` in foldup.toml) and checked so that
 //! every mistake names its key.
 
+use std::sync::OnceLock;
+
 use regex::Regex;
 use toml::{Table, Value};
 
@@ -65,8 +67,56 @@ pub struct Rule {
     pub when: Vec<(String, String)>,
     pub absent: Vec<String>,
     pub strip_prefix: Option<String>,
-    pub capture: Option<Regex>,
+    pub capture: Option<Capture>,
     pub map: Vec<(String, String)>,
+}
+
+/// A `capture` pattern, compiled the first time a value goes through it: compiling all the
+/// built-in definitions' patterns at start-up took 83% of `foldup env`'s instructions in a GitHub
+/// Actions job, where none of them is used (docs/DECISIONS.md, "Provider patterns").
+#[derive(Debug, Clone)]
+pub struct Capture {
+    pattern: String,
+    /// How errors name the rule (`providers.acme.pr_number[1]`).
+    at: String,
+    compiled: OnceLock<Regex>,
+}
+
+impl Capture {
+    fn new(pattern: &str, at: &str) -> Self {
+        Self {
+            pattern: pattern.to_owned(),
+            at: at.to_owned(),
+            compiled: OnceLock::new(),
+        }
+    }
+
+    /// Compiles the pattern now and checks that it has exactly one group.
+    pub fn check(&self) -> Result<&Regex, DefinitionError> {
+        if let Some(regex) = self.compiled.get() {
+            return Ok(regex);
+        }
+        let at = &self.at;
+        let regex = Regex::new(&self.pattern).map_err(|e| {
+            err(format!(
+                "{at}.capture is not a valid pattern: {}",
+                foldup_core::sanitize_line(&e.to_string())
+            ))
+        })?;
+        if regex.captures_len() != 2 {
+            return Err(err(format!(
+                "{at}.capture must have exactly one group in parentheses, the part to keep"
+            )));
+        }
+        Ok(self.compiled.get_or_init(|| regex))
+    }
+
+    /// The part of `value` the group keeps, if the pattern matches. A pattern that does not
+    /// compile matches nothing; [`Definition::check_patterns`] reports it when the definition is
+    /// read, and a test checks every built-in one.
+    pub fn first_group<'v>(&self, value: &'v str) -> Option<&'v str> {
+        Some(self.check().ok()?.captures(value)?.get(1)?.as_str())
+    }
 }
 
 /// A fact: its rules, the first that gives a value wins.
@@ -109,6 +159,18 @@ pub struct Definition {
 impl Definition {
     pub fn fact(&self, key: &str) -> Option<&Fact> {
         self.facts.iter().find(|(k, _)| *k == key).map(|(_, f)| f)
+    }
+
+    /// Compiles every `capture` pattern now, so that a user's bad pattern is reported when
+    /// foldup.toml is read rather than never matching. Built-in patterns wait for first use.
+    pub fn check_patterns(&self) -> Result<(), DefinitionError> {
+        let commit = [&self.commit.built, &self.commit.pull_request_head];
+        commit
+            .into_iter()
+            .chain(self.facts.iter().map(|(_, fact)| fact))
+            .flat_map(|fact| &fact.rules)
+            .filter_map(|rule| rule.capture.as_ref())
+            .try_for_each(|capture| capture.check().map(|_| ()))
     }
 
     /// Reads a definition from a TOML table; `at` is how errors name it (`providers.acme`,
@@ -369,20 +431,7 @@ fn rule(table: &Table, at: &str) -> Result<Rule, DefinitionError> {
     };
     let capture = match table.get("capture") {
         None => None,
-        Some(Value::String(pattern)) => {
-            let regex = Regex::new(pattern).map_err(|e| {
-                err(format!(
-                    "{at}.capture is not a valid pattern: {}",
-                    foldup_core::sanitize_line(&e.to_string())
-                ))
-            })?;
-            if regex.captures_len() != 2 {
-                return Err(err(format!(
-                    "{at}.capture must have exactly one group in parentheses, the part to keep"
-                )));
-            }
-            Some(regex)
-        }
+        Some(Value::String(pattern)) => Some(Capture::new(pattern, at)),
         Some(_) => return Err(err(format!("{at}.capture must be text (a pattern)"))),
     };
     let map = match table.get("map") {

@@ -10,7 +10,9 @@ use foldup_core::{
     DetectOptions, Env, EventKind, Facts, Sourced,
 };
 
-pub use definition::{BuiltOnPullRequest, Definition, DefinitionError, Fact, Rule, Source};
+pub use definition::{
+    BuiltOnPullRequest, Capture, Definition, DefinitionError, Fact, Rule, Source,
+};
 
 /// The built-in definitions, in detection order: a CI whose variables another also sets comes
 /// first (Harness sets Drone's variables, so it is asked before Drone).
@@ -236,8 +238,8 @@ fn transform(rule: &Rule, raw: &str) -> Option<String> {
             value = rest.to_owned();
         }
     }
-    if let Some(regex) = &rule.capture {
-        value = regex.captures(&value)?.get(1)?.as_str().to_owned();
+    if let Some(capture) = &rule.capture {
+        value = capture.first_group(&value)?.to_owned();
     }
     if !rule.map.is_empty() {
         if let Some((_, to)) = rule.map.iter().find(|(from, _)| *from == value) {
@@ -304,7 +306,9 @@ pub fn from_config(file: &str, text: &str) -> Result<Vec<DataProvider>, Definiti
                     "{at} must be a table: [providers.{name}]"
                 )));
             };
-            Definition::from_table(name, table, &at).map(DataProvider::new)
+            let definition = Definition::from_table(name, table, &at)?;
+            definition.check_patterns()?;
+            Ok(DataProvider::new(definition))
         })
         .collect()
 }
@@ -320,6 +324,10 @@ mod tests {
     fn every_built_in_definition_is_valid_and_cites_its_documented_variables() {
         for (name, text) in BUILTIN {
             let definition = parse_file(name, text).unwrap_or_else(|e| panic!("{e}"));
+            // Built-in patterns compile on first use, so this is where a bad one shows.
+            definition
+                .check_patterns()
+                .unwrap_or_else(|e| panic!("{e}"));
             let docs = definition
                 .docs
                 .as_deref()
