@@ -90,10 +90,12 @@ pub fn measure(
     scratch: &Path,
     reps: usize,
 ) -> Result<Row> {
-    let project = workload
-        .target
-        .parent()
-        .context("the workload's target has a project folder")?;
+    let project = workload.project().with_context(|| {
+        format!(
+            "the impact rows need a dbt project; {} is only a target folder",
+            workload.label
+        )
+    })?;
     let base = workload.target.clone();
     let pr = scratch.join(format!("impact-{}", workload.label.replace(' ', "-")));
     if pr.exists() {

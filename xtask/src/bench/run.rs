@@ -212,7 +212,7 @@ pub fn run(options: &Options) -> Result<()> {
     };
     let impact_workloads: Vec<Workload> = workload_results
         .iter()
-        .filter(|w| w.workload.models.is_some_and(|m| m >= 100))
+        .filter(|w| w.workload.project().is_some() && w.workload.models.is_some_and(|m| m >= 100))
         .map(|w| w.workload.clone())
         .collect();
     let impact = if options.skip_impact {
